@@ -1,0 +1,49 @@
+/* host: the services every Lua state of the process shares — the event loop,
+ * the journal, the HTTP client, the clock (real or virtual), metrics — and
+ * the timers built on that clock. */
+#ifndef ATSF_HOST_H
+#define ATSF_HOST_H
+
+#include <stdint.h>
+
+struct event_base;
+struct journal;
+struct httpc;
+struct metrics;
+struct engine;
+struct host_timer;
+struct task;
+struct event;
+
+typedef void (*host_timer_fn)(void *arg);
+
+struct host {
+    struct event_base *base;
+    struct journal *journal;
+    struct httpc *httpc;
+    struct metrics *metrics;
+    struct engine *engine;
+    char *self_url;        /* http://address:port of our own listener, or NULL */
+    int virtual_time;      /* atsflow test: time moves only when told */
+    int64_t vnow;          /* virtual wall clock, ms */
+    struct host_timer *vtimers; /* virtual timers, sorted by due time */
+    int64_t start_mono;
+    struct event *ready_ev;     /* drains the tasks started "later" */
+    struct task *ready_head, *ready_tail;
+    long tasks_started;
+    int exit_code; /* set by a CLI task through host.exit */
+};
+
+void host_init(struct host *h, struct event_base *base, int virtual_time);
+void host_cleanup(struct host *h);
+int64_t host_now(const struct host *h); /* wall ms (virtual under test) */
+
+/* One-shot timer; returns a handle that host_timer_cancel accepts until it fires. */
+struct host_timer *host_timer_add(struct host *h, int64_t ms, host_timer_fn fn, void *arg);
+void host_timer_cancel(struct host *h, struct host_timer *t);
+/* Virtual time: moves the clock forward, firing due timers in order. */
+void host_advance(struct host *h, int64_t ms);
+/* Virtual time: due time of the earliest timer, or -1. */
+int64_t host_next_due(const struct host *h);
+
+#endif

@@ -1,0 +1,511 @@
+/* httpd: evhttp routes (see httpd.h). Webhook answers wait for the group
+ * commit holding their delivery; everything else answers at once or from a
+ * Lua task (the sandbox simulator) through a pending-reply id. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <lauxlib.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "engine.h"
+#include "host.h"
+#include "httpd.h"
+#include "journal.h"
+#include "log.h"
+#include "lstate.h"
+#include "metrics.h"
+#include "util.h"
+
+struct pending {
+    uint64_t id;
+    struct evhttp_request *req; /* NULL once the client went away */
+    struct evhttp_connection *conn;
+    struct httpd *h;
+    int status;
+    char *body;
+    int64_t delivery;
+    struct pending *next;
+};
+
+struct httpd {
+    struct engine *e;
+    struct evhttp *http;
+    char url[300];
+    int draining;
+    uint64_t next_id;
+    struct pending *pending;
+    size_t npending;
+};
+
+static void send_text(struct evhttp_request *req, int status, const char *ctype,
+                      const char *body, size_t len)
+{
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, body, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_send_reply(req, status, NULL, out);
+    evbuffer_free(out);
+}
+
+static void send_str(struct evhttp_request *req, int status, const char *body)
+{
+    send_text(req, status, "text/plain; charset=utf-8", body, strlen(body));
+}
+
+/* ---- pending replies ---- */
+
+static void conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    struct httpd *h = arg;
+    for (struct pending *p = h->pending; p; p = p->next)
+        if (p->conn == conn)
+            p->req = NULL;
+}
+
+static struct pending *pending_new(struct httpd *h, struct evhttp_request *req)
+{
+    struct pending *p = xcalloc(1, sizeof *p);
+    p->id = ++h->next_id;
+    p->req = req;
+    p->h = h;
+    p->conn = evhttp_request_get_connection(req);
+    evhttp_connection_set_closecb(p->conn, conn_closed, h);
+    p->next = h->pending;
+    h->pending = p;
+    h->npending++;
+    return p;
+}
+
+static struct pending *pending_take(struct httpd *h, uint64_t id)
+{
+    for (struct pending **pp = &h->pending; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct pending *p = *pp;
+            *pp = p->next;
+            h->npending--;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+int httpd_reply(struct httpd *h, uint64_t id, int status, const char *ctype,
+                const char *body, size_t len)
+{
+    struct pending *p = pending_take(h, id);
+    int ok = p && p->req;
+    if (ok)
+        send_text(p->req, status, ctype ? ctype : "text/plain; charset=utf-8", body, len);
+    if (p) {
+        free(p->body);
+        free(p);
+    }
+    return ok ? 0 : -1;
+}
+
+size_t httpd_pending(const struct httpd *h)
+{
+    return h->npending;
+}
+
+/* ---- request → Lua ---- */
+
+static const char *body_of(struct evhttp_request *req, size_t *len)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    *len = evbuffer_get_length(in);
+    const char *b = (const char *)evbuffer_pullup(in, -1);
+    return b ? b : "";
+}
+
+static void push_headers(lua_State *L, struct evhttp_request *req)
+{
+    lua_newtable(L); // h
+    struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+    for (struct evkeyval *kv = hs->tqh_first; kv; kv = kv->next.tqe_next) {
+        char *name = xstrdup(kv->key);
+        for (char *c = name; *c; c++)
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        lua_pushstring(L, kv->value); // h v
+        lua_setfield(L, -2, name);
+        free(name);
+    }
+}
+
+static void push_query(lua_State *L, const struct evhttp_uri *uri)
+{
+    lua_newtable(L); // q
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    struct evkeyvalq kvs;
+    if (!q || evhttp_parse_query_str(q, &kvs) != 0)
+        return;
+    for (struct evkeyval *kv = kvs.tqh_first; kv; kv = kv->next.tqe_next) {
+        lua_pushstring(L, kv->value); // q v
+        lua_setfield(L, -2, kv->key);
+    }
+    evhttp_clear_headers(&kvs);
+}
+
+static const char *method_name(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    default: return "OTHER";
+    }
+}
+
+/* Pushes { method, path, query, headers, body } on L. */
+static void push_request(lua_State *L, struct evhttp_request *req, const char *path)
+{
+    size_t len;
+    const char *body = body_of(req, &len);
+    lua_createtable(L, 0, 5);                 // r
+    lua_pushstring(L, method_name(req));
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+    push_query(L, evhttp_request_get_evhttp_uri(req));
+    lua_setfield(L, -2, "query");
+    push_headers(L, req);
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, body, len);
+    lua_setfield(L, -2, "body");
+}
+
+/* ---- webhooks ---- */
+
+static void after_commit(void *arg, int ok)
+{
+    struct pending *p = arg;
+    struct httpd *h = p->h;
+    struct pending *mine = pending_take(h, p->id);
+    struct lstate *st = h->e->current; /* the version active now processes it */
+    if (ok && st) {
+        lua_pushinteger(st->L, mine->delivery); // id
+        lstate_spawn(st, "process_delivery", 1);
+    }
+    if (mine->req) {
+        if (ok)
+            send_str(mine->req, mine->status, mine->body);
+        else
+            send_str(mine->req, 503, "journal cannot be written; retry later\n");
+    }
+    free(mine->body);
+    free(mine);
+}
+
+/* Reads { status, body, delivery } left by engine.intake / engine.inject. */
+static void answer_intake(struct httpd *h, struct evhttp_request *req, lua_State *L)
+{
+    lua_getfield(L, -1, "status"); // res status
+    lua_getfield(L, -2, "body");   // res status body
+    lua_getfield(L, -3, "delivery");
+    int status = (int)luaL_optinteger(L, -3, 500);
+    const char *body = luaL_optstring(L, -2, "");
+    lua_Integer delivery = luaL_optinteger(L, -1, 0);
+    if (delivery == 0) {
+        send_str(req, status, body);
+    } else {
+        struct pending *p = pending_new(h, req);
+        p->status = status;
+        p->body = xstrdup(body);
+        p->delivery = delivery;
+        journal_on_commit(h->e->host->journal, after_commit, p);
+    }
+    lua_pop(L, 4);
+}
+
+static void call_intake(struct httpd *h, struct evhttp_request *req, const char *fname,
+                        const char *source, const char *path)
+{
+    struct lstate *st = h->e->current;
+    lua_State *L = st->L;
+    int nargs = 1;
+    if (source) {
+        lua_pushstring(L, source); // source
+        push_request(L, req, path); // source req
+        nargs = 2;
+    } else {
+        size_t len;
+        const char *body = body_of(req, &len);
+        lua_pushlstring(L, body, len); // body
+    }
+    char *err = NULL;
+    if (lstate_call(st, fname, nargs, 1, &err) < 0) {
+        log_msg(LOG_ERROR, "intake failed", "error", err);
+        free(err);
+        send_str(req, 500, "internal error\n");
+        return;
+    }
+    answer_intake(h, req, L);
+}
+
+static int token_ok(struct httpd *h, struct evhttp_request *req)
+{
+    const char *want = h->e->set.admin_token;
+    const char *got = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                         "Authorization");
+    if (!want || !*want || !got || strncmp(got, "Bearer ", 7) != 0)
+        return 0;
+    got += 7;
+    size_t a = strlen(want), b = strlen(got);
+    return a == b && CRYPTO_memcmp(want, got, a) == 0;
+}
+
+/* ---- operator endpoints ---- */
+
+static void on_status(struct httpd *h, struct evhttp_request *req)
+{
+    struct engine *e = h->e;
+    lua_State *L = e->current->L;
+    lua_createtable(L, 0, 4); // info
+    lua_pushinteger(L, (util_mono_ms() - e->host->start_mono) / 1000);
+    lua_setfield(L, -2, "uptime_s");
+    lua_pushinteger(L, e->loaded_at);
+    lua_setfield(L, -2, "loaded_at");
+    if (e->last_reload_error) {
+        lua_pushstring(L, e->last_reload_error);
+        lua_setfield(L, -2, "last_reload_error");
+    }
+    lua_pushinteger(L, (lua_Integer)e->current->mem_used);
+    lua_setfield(L, -2, "script_memory");
+    char *err = NULL;
+    if (lstate_call(e->current, "status", 1, 1, &err) < 0) {
+        send_str(req, 500, "status failed\n");
+        log_msg(LOG_ERROR, "status failed", "error", err);
+        free(err);
+        return;
+    }
+    size_t len;
+    const char *json = lua_tolstring(L, -1, &len);
+    send_text(req, 200, "application/json", json ? json : "{}", json ? len : 2);
+    lua_pop(L, 1);
+}
+
+static void on_metrics(struct httpd *h, struct evhttp_request *req)
+{
+    struct host *hs = h->e->host;
+    uint64_t commits, writes;
+    journal_stats(hs->journal, &commits, &writes);
+    metrics_set(hs->metrics, "atsflow_journal_commits", "", (double)commits);
+    metrics_set(hs->metrics, "atsflow_journal_writes", "", (double)writes);
+    metrics_set(hs->metrics, "atsflow_script_memory_bytes", "", (double)h->e->current->mem_used);
+    struct evbuffer *out = evbuffer_new();
+    metrics_render(hs->metrics, out);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, NULL, out);
+    evbuffer_free(out);
+}
+
+static void on_reload(struct httpd *h, struct evhttp_request *req)
+{
+    char *err = NULL;
+    if (engine_reload(h->e, &err) < 0) {
+        char *body = xasprintf("reload failed; version %s stays active\n%s\n",
+                               engine_version(h->e), err);
+        send_str(req, 422, body);
+        free(body);
+        free(err);
+        return;
+    }
+    char *body = xasprintf("{\"version\":\"%s\"}\n", engine_version(h->e));
+    send_text(req, 200, "application/json", body, strlen(body));
+    free(body);
+}
+
+static void on_replay(struct httpd *h, struct evhttp_request *req, const char *id)
+{
+    lua_State *L = h->e->current->L;
+    lua_pushstring(L, id); // id
+    char *err = NULL;
+    if (lstate_call(h->e->current, "replay", 1, 2, &err) < 0) {
+        send_str(req, 500, "replay failed\n");
+        free(err);
+        return;
+    }
+    int status = (int)luaL_optinteger(L, -2, 500);
+    send_str(req, status, luaL_optstring(L, -1, ""));
+    lua_pop(L, 2);
+}
+
+static void on_sandbox(struct httpd *h, struct evhttp_request *req, const char *path)
+{
+    struct lstate *sim = h->e->sim;
+    if (!sim) {
+        send_str(req, 404, "the sandbox is not configured (ats = { sandbox = {} })\n");
+        return;
+    }
+    struct pending *p = pending_new(h, req);
+    lua_pushinteger(sim->L, (lua_Integer)p->id); // id
+    push_request(sim->L, req, path);             // id req
+    lstate_spawn(sim, "handle", 2);
+}
+
+/* ---- routing ---- */
+
+static int from_loopback(struct evhttp_request *req)
+{
+    char *addr = NULL;
+    ev_uint16_t port;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0);
+}
+
+static int is_post(struct evhttp_request *req)
+{
+    return evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+}
+
+static void route_admin(struct httpd *h, struct evhttp_request *req, const char *path)
+{
+    if (!token_ok(h, req)) {
+        send_str(req, 401, h->e->set.admin_token
+                               ? "missing or wrong admin token (Authorization: Bearer …)\n"
+                               : "admin endpoints are off: set admin_token in the config\n");
+        return;
+    }
+    if (!is_post(req))
+        send_str(req, 405, "use POST\n");
+    else if (strcmp(path, "/admin/reload") == 0)
+        on_reload(h, req);
+    else if (strncmp(path, "/admin/replay/", 14) == 0 && path[14])
+        on_replay(h, req, path + 14);
+    else if (strcmp(path, "/events") == 0)
+        h->draining ? send_str(req, 503, "draining\n")
+                    : call_intake(h, req, "inject", NULL, path);
+    else
+        send_str(req, 404, "not found\n");
+}
+
+static void route_open(struct httpd *h, struct evhttp_request *req, const char *path)
+{
+    int get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+    if (strcmp(path, "/healthz") == 0) {
+        int ok = !h->draining && journal_healthy(h->e->host->journal);
+        send_str(req, ok ? 200 : 503, ok ? "ok\n" : "unavailable\n");
+    } else if (!from_loopback(req) && !token_ok(h, req)) {
+        send_str(req, 401, "only on loopback, or with the admin token\n");
+    } else if (!get) {
+        send_str(req, 405, "use GET\n");
+    } else if (strcmp(path, "/metrics") == 0) {
+        on_metrics(h, req);
+    } else if (strcmp(path, "/status") == 0) {
+        on_status(h, req);
+    } else {
+        send_str(req, 404, "not found\n");
+    }
+}
+
+static void route(struct evhttp_request *req, void *arg)
+{
+    struct httpd *h = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
+    char *path = evhttp_uridecode(raw ? raw : "/", 0, NULL);
+    if (strncmp(path, "/webhooks/", 10) == 0) {
+        if (!is_post(req))
+            send_str(req, 405, "webhooks are POST\n");
+        else if (h->draining)
+            send_str(req, 503, "draining: retry later\n");
+        else
+            call_intake(h, req, "intake", path + 10, path);
+    } else if (strncmp(path, "/sandbox/", 9) == 0) {
+        if (from_loopback(req))
+            on_sandbox(h, req, path);
+        else
+            send_str(req, 403, "the sandbox answers on loopback only\n");
+    } else if (strncmp(path, "/admin/", 7) == 0 || strcmp(path, "/events") == 0) {
+        route_admin(h, req, path);
+    } else {
+        route_open(h, req, path);
+    }
+    free(path);
+}
+
+/* evhttp listens with a backlog of 128; bursts of webhooks need more. */
+static void listen_backlog(evutil_socket_t fd)
+{
+    listen(fd, 4096);
+}
+
+static int bind_listen(struct httpd *h, const char *listen, char **err)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host) {
+        *err = xasprintf("listen '%s': expected address:port", listen);
+        return -1;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    int port = atoi(colon + 1);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    if (!bs) {
+        *err = xasprintf("cannot listen on %s (address in use, or not an address of this "
+                         "machine?)", listen);
+        return -1;
+    }
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
+    listen_backlog(fd);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    int bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(h->url, sizeof h->url, "http://%s:%d",
+             strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, bound);
+    return 0;
+}
+
+struct httpd *httpd_start(struct engine *e, const struct httpd_opts *o, char **err)
+{
+    struct httpd *h = xcalloc(1, sizeof *h);
+    h->e = e;
+    h->http = evhttp_new(e->host->base);
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)o->max_body);
+    evhttp_set_max_headers_size(h->http, 64 * 1024);
+    evhttp_set_timeout(h->http, o->timeout_s > 0 ? o->timeout_s : 30);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+                                            EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(h->http, route, h);
+    if (bind_listen(h, o->listen, err) < 0) {
+        httpd_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void httpd_free(struct httpd *h)
+{
+    if (!h)
+        return;
+    while (h->pending) {
+        struct pending *p = h->pending;
+        h->pending = p->next;
+        free(p->body);
+        free(p);
+    }
+    evhttp_free(h->http);
+    free(h);
+}
+
+const char *httpd_url(const struct httpd *h)
+{
+    return h->url;
+}
+
+void httpd_drain(struct httpd *h)
+{
+    h->draining = 1;
+}

@@ -1,0 +1,102 @@
+/* log: logfmt / JSON lines on stderr (see log.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+static int use_json;
+static enum log_level min_level = LOG_INFO;
+static const char *const names[] = {"debug", "info", "warn", "error"};
+
+int log_level_parse(const char *s)
+{
+    for (int i = 0; i < 4; i++)
+        if (s && strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void log_configure(const char *format, const char *level)
+{
+    use_json = format && strcmp(format, "json") == 0;
+    int lv = log_level_parse(level);
+    if (lv >= 0)
+        min_level = (enum log_level)lv;
+}
+
+int log_enabled(enum log_level lv)
+{
+    return lv >= min_level;
+}
+
+static void put_logfmt(FILE *f, const char *v)
+{
+    int quote = *v == '\0' || strpbrk(v, " =\"\t\n\r") != NULL;
+    if (!quote) {
+        fputs(v, f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p != '\r')
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void put_json(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void put_pair(FILE *f, const char *k, const char *v, int first)
+{
+    if (use_json) {
+        fputs(first ? "{" : ",", f);
+        put_json(f, k);
+        fputc(':', f);
+        put_json(f, v);
+    } else {
+        if (!first)
+            fputc(' ', f);
+        fprintf(f, "%s=", k);
+        put_logfmt(f, v);
+    }
+}
+
+void log_kv(enum log_level lv, const char *msg, const char *const *kv)
+{
+    if (!log_enabled(lv))
+        return;
+    char ts[32];
+    util_iso8601(util_wall_ms(), ts, sizeof ts);
+    flockfile(stderr);
+    put_pair(stderr, "ts", ts, 1);
+    put_pair(stderr, "level", names[lv], 0);
+    put_pair(stderr, "msg", msg, 0);
+    for (int i = 0; kv && kv[i]; i += 2)
+        if (kv[i + 1])
+            put_pair(stderr, kv[i], kv[i + 1], 0);
+    fputs(use_json ? "}\n" : "\n", stderr);
+    funlockfile(stderr);
+}
+
+void log_msg(enum log_level lv, const char *msg, const char *k1, const char *v1)
+{
+    const char *kv[] = {k1, v1, NULL};
+    log_kv(lv, msg, k1 ? kv : NULL);
+}
