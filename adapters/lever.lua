@@ -1,10 +1,11 @@
 -- Lever adapter: Lever API v1 (Basic auth with the API key; writes act as
 -- `perform_as`) and Lever webhooks (spec: adapters.md, Lever section). The
 -- webhook body is not signed — only `token .. triggeredAt` is — so parse
--- re-fetches the opportunity and acts only on the fetched state. Stage
--- names are cached in ctx.cache.stages. Relies on the host ctx
--- (adapters/README.md). Nearly every Lever fact is (3p): each shape that no
--- two sources agree on sits in one named local function.
+-- re-fetches the opportunity and acts only on the fetched state. Stage and
+-- posting names are cached in ctx.cache.stages and ctx.cache.postings.
+-- Relies on the host ctx (adapters/README.md). Nearly every Lever fact is
+-- (3p): each shape that no two sources agree on sits in one named local
+-- function.
 local common = require "adapters.common"
 
 local M = {
@@ -22,7 +23,7 @@ local M = {
 
 local DEFAULT_BASE = "https://api.lever.co"
 local DEFAULT_MAX_AGE = "24h"
-local STAGE_TTL_MS = 10 * 60 * 1000
+local CATALOG_TTL_MS = 10 * 60 * 1000 -- stage and posting names
 
 local function base(ctx)
     return common.base(ctx.cfg.base_url or DEFAULT_BASE) .. "/v1"
@@ -67,38 +68,48 @@ end
 
 ---------------------------------------------------------------- catalog
 
-local function load_stages(ctx)
+-- An id-to-name list (stages, postings) as { { id, name }, … }, also kept
+-- in ctx.cache[key] for the name look-ups of parse and application.
+local function load_names(ctx, key, path, what)
     local out, names = {}, {}
-    for _, s in ipairs(list(ctx, "/stages", {}, "lever list stages")) do
-        local id = common.id(ctx, s.id)
-        out[#out + 1] = { id = id, name = common.str(s.text) }
-        names[id] = common.str(s.text)
+    for _, it in ipairs(list(ctx, path, {}, what)) do
+        local id = common.id(ctx, it.id)
+        out[#out + 1] = { id = id, name = common.str(it.text) }
+        names[id] = common.str(it.text)
     end
-    ctx.cache.stages = { at = ctx.now(), names = names }
+    ctx.cache[key] = { at = ctx.now(), names = names }
     return out
 end
 
--- A stage's name from the account-wide list, cached; reloaded when the
--- cache is older than STAGE_TTL_MS or does not know the id.
-local function stage_name(ctx, id)
+local function load_stages(ctx)
+    return load_names(ctx, "stages", "/stages", "lever list stages")
+end
+
+local function load_postings(ctx)
+    return load_names(ctx, "postings", "/postings", "lever list postings")
+end
+
+-- A name from the cached list, reloaded when older than CATALOG_TTL_MS or
+-- when it does not know the id.
+local function cached_name(ctx, key, load, id)
     if id == nil then
         return nil
     end
-    local c = ctx.cache.stages
-    if not c or ctx.now() - c.at > STAGE_TTL_MS or c.names[id] == nil then
-        load_stages(ctx)
-        c = ctx.cache.stages
+    local c = ctx.cache[key]
+    if not c or ctx.now() - c.at > CATALOG_TTL_MS or c.names[id] == nil then
+        load(ctx)
+        c = ctx.cache[key]
     end
     return c.names[id]
 end
 
+local function stage_name(ctx, id)
+    return cached_name(ctx, "stages", load_stages, id)
+end
+
 -- Jobs are postings.
 function M.jobs(ctx)
-    local out = {}
-    for _, p in ipairs(list(ctx, "/postings", {}, "lever list postings")) do
-        out[#out + 1] = { id = common.id(ctx, p.id), name = common.str(p.text) }
-    end
-    return out
+    return load_postings(ctx)
 end
 
 -- Stages are account-wide: every job has the same list.
@@ -129,7 +140,8 @@ local function stage_of(ctx, opp)
 end
 
 -- The opportunity's job posting (3p): with expand=applications its one
--- application names the posting id; the name comes from GET /postings/{id}.
+-- application names the posting id; the name comes from the postings list
+-- (cached like the stages).
 local function posting_of(ctx, opp)
     local app = common.tab(common.list(opp.applications)[1])
     local p = app and app.posting
@@ -137,9 +149,7 @@ local function posting_of(ctx, opp)
     if not pid then
         return nil
     end
-    local what = "lever get posting"
-    local res = api(ctx, { method = "GET", url = base(ctx) .. "/postings/" .. common.seg(ctx, pid) }, { 200 }, what)
-    return { id = pid, name = common.str(data_of(ctx, res, what).text) }
+    return { id = pid, name = cached_name(ctx, "postings", load_postings, pid) }
 end
 
 -- The person behind an opportunity is its contact (3p); emails are strings.

@@ -226,10 +226,13 @@ void engine_close(struct engine *e)
 {
     httpd_free(e->httpd);
     e->httpd = NULL;
+    /* nothing may wake a task of a closed world (tests open many) */
+    if (e->host && e->host->virtual_time)
+        host_cleanup_timers(e->host);
     if (e->current)
-        lstate_retire(e->current);
+        lstate_close(e->current);
     if (e->sim)
-        lstate_retire(e->sim);
+        lstate_close(e->sim);
     e->current = e->sim = NULL;
     if (e->host && e->host->journal) {
         journal_close(e->host->journal);

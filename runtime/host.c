@@ -22,10 +22,15 @@ void host_init(struct host *h, struct event_base *base, int virtual_time)
     h->start_mono = util_mono_ms();
 }
 
-void host_cleanup(struct host *h)
+void host_cleanup_timers(struct host *h)
 {
     while (h->vtimers)
         host_timer_cancel(h, h->vtimers);
+}
+
+void host_cleanup(struct host *h)
+{
+    host_cleanup_timers(h);
     free(h->self_url);
     h->self_url = NULL;
 }

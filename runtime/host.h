@@ -36,6 +36,7 @@ struct host {
 
 void host_init(struct host *h, struct event_base *base, int virtual_time);
 void host_cleanup(struct host *h);
+void host_cleanup_timers(struct host *h); /* drops virtual timers unfired */
 int64_t host_now(const struct host *h); /* wall ms (virtual under test) */
 
 /* One-shot timer; returns a handle that host_timer_cancel accepts until it fires. */

@@ -115,9 +115,19 @@ void lstate_free(struct lstate *st)
 {
     if (!st)
         return;
+    while (st->live) {
+        struct task *t = st->live;
+        st->live = t->lnext;
+        free(t);
+    }
     lua_close(st->L);
     free(st->version);
     free(st);
+}
+
+void lstate_close(struct lstate *st)
+{
+    lstate_free(st);
 }
 
 void lstate_retire(struct lstate *st)
@@ -202,6 +212,10 @@ struct task *lstate_spawn(struct lstate *st, const char *fname, int nargs)
     t->co = co;
     t->id = ++st->next_task_id;
     t->ref = luaL_ref(L, LUA_REGISTRYINDEX);  // fn args
+    t->lnext = st->live;
+    if (st->live)
+        st->live->lprev = t;
+    st->live = t;
     *(struct lctx **)lua_getextraspace(co) = &t->ctx;
     lua_xmove(L, co, nargs + 1);              // (moved to co)
     st->tasks++;
@@ -240,6 +254,12 @@ static void task_finish(struct task *t)
 {
     struct lstate *st = t->ctx.st;
     luaL_unref(st->L, LUA_REGISTRYINDEX, t->ref);
+    if (t->lprev)
+        t->lprev->lnext = t->lnext;
+    else
+        st->live = t->lnext;
+    if (t->lnext)
+        t->lnext->lprev = t->lprev;
     free(t);
     st->tasks--;
     if (st->retired && st->tasks == 0)

@@ -24,6 +24,7 @@ struct task {
     const char *wait; /* why it is suspended (NULL while running) */
     long id;
     struct task *next; /* ready queue */
+    struct task *lprev, *lnext; /* the state's live tasks */
 };
 
 struct lstate {
@@ -40,6 +41,7 @@ struct lstate {
     int retired;      /* closed when the last task ends */
     char *version;
     long next_task_id;
+    struct task *live; /* every live task, freed with the state */
 };
 
 struct lstate *lstate_new(struct host *h, size_t mem_cap, long budget, char **err);
@@ -57,6 +59,8 @@ void task_resume(struct task *t, int nargs);
 /* The task running on thread L, or NULL when L is not a task's main thread. */
 struct task *task_of(lua_State *L);
 struct lstate *lstate_of(lua_State *L);
+/* Closes st now, with whatever tasks it still has (they never resume). */
+void lstate_close(struct lstate *st);
 /* Marks st retired; frees it at once when no task is alive. */
 void lstate_retire(struct lstate *st);
 /* Starts a new instruction slice for `who` (an automation's name). */
