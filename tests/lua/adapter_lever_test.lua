@@ -77,11 +77,7 @@ local function new_lever()
         opportunities = { [OPP] = opp },
         order = { OPP },
         stages = json.decode(fixture("lever/stages.json")).data,
-        postings = {
-            json.decode(fixture("lever/posting.json")).data,
-            { id = "6e9d2a0b-3c4d-4e5f-9a0b-1c2d3e4f5a6b", text = "Frontend Engineer", state = "published" },
-            { id = "7fae3b1c-4d5e-4f6a-8b1c-2d3e4f5a6b7c", text = "Data Engineer", state = "internal" },
-        },
+        postings = json.decode(fixture("lever/postings.json")).data,
         notes = {},
         cursors = {},
         moves = 0,
@@ -165,13 +161,6 @@ local function new_lever()
             return page(q, lv.stages)
         elseif m == "GET" and path == "/postings" then
             return page(q, lv.postings)
-        elseif m == "GET" and path:match("^/postings/") then
-            for _, p in ipairs(lv.postings) do
-                if p.id == path:match("^/postings/(.+)$") then
-                    return answer(200, { data = p })
-                end
-            end
-            return answer(404, { code = "ResourceNotFound", message = "posting not found" })
         elseif m == "GET" and path == "/opportunities" then
             local out = {}
             for _, oid in ipairs(lv.order) do
@@ -314,24 +303,37 @@ test("a stage change re-fetches the opportunity and names its stages", function(
     } })
     eq(urls(a), {
         "GET " .. API .. "/opportunities/" .. OPP .. "?expand=applications",
-        "GET " .. API .. "/postings/" .. POSTING,
+        "GET " .. API .. "/postings",
+        "GET " .. API .. "/postings?offset=off1",
         "GET " .. API .. "/stages",
-        "GET " .. API .. "/stages?offset=off1",
         "GET " .. API .. "/stages?offset=off2",
         "GET " .. API .. "/stages?offset=off3",
+        "GET " .. API .. "/stages?offset=off4",
     })
     eq(a.requests[1].headers, { authorization = BASIC })
 end)
 
-test("stage names are cached: a second delivery does not list stages again", function()
-    local a = lever()
+test("stage and posting names are cached, and refreshed after ten minutes", function()
+    local a, lv = lever()
     a.parse(delivery(fixture("lever/candidateStageChange.json")))
     local before = #a.requests
     a.parse(delivery(signed_body {}))
-    eq(urls(a, before + 1), {
-        "GET " .. API .. "/opportunities/" .. OPP .. "?expand=applications",
-        "GET " .. API .. "/postings/" .. POSTING,
-    })
+    eq(urls(a, before + 1), { "GET " .. API .. "/opportunities/" .. OPP .. "?expand=applications" })
+    lv.postings[1].text = "Backend Engineer II"
+    a.advance(10 * 60 * 1000 + 1)
+    local evs = a.parse(delivery(signed_body { triggeredAt = NOW }))
+    eq(evs[1].job, { id = POSTING, name = "Backend Engineer II" })
+end)
+
+test("a posting unknown to the cached list reloads the list", function()
+    local a, lv = lever()
+    a.jobs()
+    local before = #a.requests
+    local p = { id = "8abf4c2d-5e6f-4a7b-9c8d-3e4f5a6b7c8d", text = "Platform Engineer", state = "published" }
+    table.insert(lv.postings, p)
+    lv.opportunities[OPP].applications[1].posting = p.id
+    eq(a.application(OPP).job, { id = p.id, name = "Platform Engineer" })
+    eq(urls(a, before + 1)[2], "GET " .. API .. "/postings")
 end)
 
 test("parse acts on the fetched stage, not on the unsigned body", function()
