@@ -28,7 +28,11 @@ local PAGE_LIMIT = 100
 local function error_message(j)
     local parts = {}
     for _, e in ipairs(common.list(j.errors)) do
-        parts[#parts + 1] = type(e) == "table" and (common.str(e.message) or common.str(e.code)) or common.str(e)
+        if type(e) == "table" then
+            parts[#parts + 1] = common.str(e.message) or common.str(e.code)
+        else
+            parts[#parts + 1] = common.str(e)
+        end
     end
     local info = common.tab(j.errorInfo)
     if info then
@@ -105,7 +109,8 @@ end
 function M.stages(ctx, job_id)
     local out, seen = {}, {}
     for _, plan in ipairs(interview_plans(ctx, job_id)) do
-        local rows = list(ctx, "interviewStage.list", { interviewPlanId = plan }, "ashby list stages")
+        local rows = list(ctx, "interviewStage.list", { interviewPlanId = plan },
+            "ashby list stages")
         for _, s in ipairs(rows) do
             local id = common.id(ctx, s.id)
             if id and not seen[id] then
@@ -181,7 +186,8 @@ function M.move_to_stage(ctx, app_id, stage_id)
 end
 
 function M.add_note(ctx, cand, text)
-    local note = results(ctx, "candidate.createNote", { candidateId = cand.id, note = text }, "ashby add note")
+    local body = { candidateId = cand.id, note = text }
+    local note = results(ctx, "candidate.createNote", body, "ashby add note")
     return { id = common.id(ctx, note.id) }
 end
 
@@ -189,7 +195,8 @@ end
 -- (candidate.listNotes { candidateId }) and the text field (`content`, or
 -- `note`) are unconfirmed (?).
 function M.has_note(ctx, cand, marker)
-    for _, n in ipairs(list(ctx, "candidate.listNotes", { candidateId = cand.id }, "ashby list notes")) do
+    local notes = list(ctx, "candidate.listNotes", { candidateId = cand.id }, "ashby list notes")
+    for _, n in ipairs(notes) do
         for _, text in pairs { common.str(n.content), common.str(n.note) } do
             if text:find(marker, 1, true) then
                 return true
@@ -289,8 +296,7 @@ function M.parse(ctx, req)
     if body.action ~= "candidateStageChange" then
         return {}
     end
-    local ev = stage_change(ctx, common.tab(body.data) or {})
-    return common.stamp("ashby", M.delivery_id(ctx, req), { ev }, body)
+    return common.events(stage_change(ctx, common.tab(body.data) or {}), body)
 end
 
 return M

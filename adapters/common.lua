@@ -1,6 +1,6 @@
 -- adapters.common: helpers the ATS adapters share — webhook signature checks,
--- JSON values (cjson nulls, float ids), canonical event stamping, ISO times,
--- durations and rate-limit headers. Pure functions over the host's ctx
+-- JSON values (cjson nulls, float ids), ISO times, durations and rate-limit
+-- headers. Pure functions over the host's ctx
 -- (adapters/README.md); keeps no state.
 local M = {}
 
@@ -132,7 +132,8 @@ function M.body_digest(ctx, body)
 end
 
 -- Gives each event its canonical id (`<source>:<delivery>:<n>`), source and
--- raw payload. `received_at` is the host's: it knows when the delivery came.
+-- raw payload, for adapters that want them set before the host's own
+-- stamping (which keeps what is already there).
 function M.stamp(source, delivery, events, raw)
     for i, ev in ipairs(events) do
         ev.id = source .. ":" .. delivery .. ":" .. (i - 1)
@@ -140,6 +141,16 @@ function M.stamp(source, delivery, events, raw)
         ev.raw = raw
     end
     return events
+end
+
+-- The list parse returns: the event (if any) with its raw payload. The
+-- host stamps id (`<source>:<delivery_id>:<n>`), source and received_at.
+function M.events(ev, raw)
+    if not ev then
+        return {}
+    end
+    ev.raw = raw
+    return { ev }
 end
 
 -- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -211,7 +222,11 @@ function M.rate_headers(res, limit_h, remaining_h, reset_h)
         return nil
     end
     local reset = tonumber(h[reset_h])
-    return { limit = limit, remaining = remaining, reset_ms = reset and math.floor(reset * 1000) or nil }
+    return {
+        limit = limit,
+        remaining = remaining,
+        reset_ms = reset and math.floor(reset * 1000) or nil,
+    }
 end
 
 return M

@@ -166,7 +166,8 @@ end
 
 -- Active stages of a job in pipeline order (sort_order, then as listed).
 function M.stages(ctx, job_id)
-    local rows = list(ctx, "/v3/job_interview_stages", { job_ids = job_id }, "greenhouse list stages")
+    local rows = list(ctx, "/v3/job_interview_stages", { job_ids = job_id },
+        "greenhouse list stages")
     local keep = {}
     for i, s in ipairs(rows) do
         if s.active ~= false then
@@ -190,8 +191,8 @@ end
 
 -- There is no get-by-id route (doc): list with ids=.
 local function read_application(ctx, id)
-    local res = api(ctx, { method = "GET", url = base(ctx) .. "/v3/applications", query = { ids = id } },
-        { 200 }, "greenhouse get application")
+    local req = { method = "GET", url = base(ctx) .. "/v3/applications", query = { ids = id } }
+    local res = api(ctx, req, { 200 }, "greenhouse get application")
     for _, a in ipairs(common.list(res.json)) do
         if common.id(ctx, a.id) == id then
             return a
@@ -213,7 +214,8 @@ end
 
 -- One record by id from a v3 list endpoint (every list takes ids=, doc).
 local function read_one(ctx, path, id, what)
-    local res = api(ctx, { method = "GET", url = base(ctx) .. path, query = { ids = id } }, { 200 }, what)
+    local req = { method = "GET", url = base(ctx) .. path, query = { ids = id } }
+    local res = api(ctx, req, { 200 }, what)
     for _, r in ipairs(common.list(res.json)) do
         if common.id(ctx, r.id) == id then
             return r
@@ -243,7 +245,9 @@ local function application_ids(ctx, c)
         return ids
     end
     local cid = common.id(ctx, c.id)
-    for _, a in ipairs(list(ctx, "/v3/applications", { candidate_ids = cid }, "greenhouse list applications")) do
+    local apps = list(ctx, "/v3/applications", { candidate_ids = cid },
+        "greenhouse list applications")
+    for _, a in ipairs(apps) do
         ids[#ids + 1] = common.id(ctx, a.id)
     end
     return ids
@@ -253,7 +257,7 @@ function M.application(ctx, id)
     local app = read_application(ctx, id)
     local cid = common.id(ctx, app.candidate_id)
     local jid = common.id(ctx, app.job_id)
-    local c = cid and read_one(ctx, "/v3/candidates", cid, "greenhouse get candidate") or { id = cid }
+    local c = cid and read_one(ctx, "/v3/candidates", cid, "greenhouse get candidate")
     local job = jid and read_one(ctx, "/v3/jobs", jid, "greenhouse get job") or {}
     local stage = current_stage(ctx, app)
     if stage.id and not stage.name and jid then
@@ -265,7 +269,7 @@ function M.application(ctx, id)
     end
     return {
         id = common.id(ctx, app.id),
-        candidate = candidate_of(ctx, c),
+        candidate = candidate_of(ctx, c or { id = cid }),
         job = { id = jid, name = common.str(job.name) },
         stage = stage,
         status = common.str(app.status),
@@ -274,7 +278,8 @@ end
 
 function M.find_candidates(ctx, email)
     local out = {}
-    for _, c in ipairs(list(ctx, "/v3/candidates", { email = email }, "greenhouse find candidates")) do
+    local found = list(ctx, "/v3/candidates", { email = email }, "greenhouse find candidates")
+    for _, c in ipairs(found) do
         local cand = candidate_of(ctx, c)
         cand.application_ids = application_ids(ctx, c)
         out[#out + 1] = cand
@@ -326,7 +331,8 @@ function M.add_note(ctx, cand, text)
     if cand.application_id then
         body.application_id = num(ctx, cand.application_id, what)
     end
-    local res = api(ctx, { method = "POST", url = base(ctx) .. "/v3/notes", json = body }, { 200, 201 }, what)
+    local req = { method = "POST", url = base(ctx) .. "/v3/notes", json = body }
+    local res = api(ctx, req, { 200, 201 }, what)
     return { id = common.id(ctx, (common.tab(res.json) or {}).id) }
 end
 
@@ -334,7 +340,8 @@ end
 -- (GET /v3/notes?candidate_id=) and the text field (`body`) are
 -- unconfirmed (?).
 function M.has_note(ctx, cand, marker)
-    for _, n in ipairs(list(ctx, "/v3/notes", { candidate_id = cand.id }, "greenhouse list notes")) do
+    local notes = list(ctx, "/v3/notes", { candidate_id = cand.id }, "greenhouse list notes")
+    for _, n in ipairs(notes) do
         if type(n.body) == "string" and n.body:find(marker, 1, true) then
             return true
         end
@@ -358,8 +365,8 @@ local function tag_id(ctx, name)
     if loose then
         return loose
     end
-    local res = api(ctx, { method = "POST", url = base(ctx) .. "/v3/candidate_tags", json = { name = name } },
-        { 200, 201 }, "greenhouse create tag")
+    local req = { method = "POST", url = base(ctx) .. "/v3/candidate_tags", json = { name = name } }
+    local res = api(ctx, req, { 200, 201 }, "greenhouse create tag")
     local id = common.id(ctx, (common.tab(res.json) or {}).id)
     if not id then
         ctx.fail("greenhouse create tag: the answer has no id", false)
@@ -391,7 +398,8 @@ function M.add_tag(ctx, cand, tag)
 end
 
 function M.rate_headers(res)
-    return common.rate_headers(res, "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+    return common.rate_headers(res, "x-ratelimit-limit", "x-ratelimit-remaining",
+        "x-ratelimit-reset")
 end
 
 ---------------------------------------------------------------- webhooks
@@ -422,7 +430,8 @@ local function stage_change(ctx, p)
     local st = common.tab(app.current_stage) or {}
     local job = common.tab(common.list(app.jobs)[1])
     if not (app.id and c.id and st.id) then
-        error("payload not understood: candidate_stage_change without application, candidate or stage id", 0)
+        error("payload not understood: candidate_stage_change without application, "
+            .. "candidate or stage id", 0)
     end
     if not job then
         return nil -- a prospect with no job: nothing a job trigger can match
@@ -464,7 +473,10 @@ end
 local function catalog_change(ctx, p)
     local job, stage = common.tab(p.job), common.tab(p.job_interview_stage)
     if job and job.id then
-        return { type = "catalog.changed", job = { id = common.id(ctx, job.id), name = common.str(job.name) } }
+        return {
+            type = "catalog.changed",
+            job = { id = common.id(ctx, job.id), name = common.str(job.name) },
+        }
     end
     if stage and stage.job_id then
         return {
@@ -500,7 +512,7 @@ function M.parse(ctx, req)
     elseif is_catalog_action(action) then
         ev = catalog_change(ctx, p)
     end
-    return common.stamp("greenhouse", M.delivery_id(ctx, req), { ev }, body)
+    return common.events(ev, body)
 end
 
 return M

@@ -176,7 +176,8 @@ end
 -- Opportunities with that email, one candidate per contact.
 function M.find_candidates(ctx, email)
     local out, by_contact = {}, {}
-    for _, opp in ipairs(list(ctx, "/opportunities", { email = email }, "lever find opportunities")) do
+    local opps = list(ctx, "/opportunities", { email = email }, "lever find opportunities")
+    for _, opp in ipairs(opps) do
         local c = candidate_of(ctx, opp)
         local key = c.id or common.id(ctx, opp.id)
         local have = by_contact[key]
@@ -212,8 +213,8 @@ end
 -- candidate must come with its application id.
 local function opportunity_id(ctx, cand, what)
     if not cand.application_id then
-        ctx.fail(what .. ": Lever notes and tags live on opportunities; the candidate's application_id is required",
-            false)
+        ctx.fail(what .. ": Lever notes and tags live on opportunities; "
+            .. "the candidate's application_id is required", false)
     end
     return cand.application_id
 end
@@ -245,7 +246,8 @@ end
 
 function M.has_note(ctx, cand, marker)
     local id = opportunity_id(ctx, cand, "lever list notes")
-    local notes = list(ctx, "/opportunities/" .. common.seg(ctx, id) .. "/notes", {}, "lever list notes")
+    local path = "/opportunities/" .. common.seg(ctx, id) .. "/notes"
+    local notes = list(ctx, path, {}, "lever list notes")
     for _, n in ipairs(notes) do
         for _, text in pairs(note_texts(n)) do
             if text:find(marker, 1, true) then
@@ -308,7 +310,8 @@ function M.verify(ctx, req)
     if not f then
         return false, why
     end
-    local good, reason = common.check_hex(ctx, ctx.cfg.signature_token, f.token .. f.ts, f.signature)
+    local key = ctx.cfg.signature_token
+    local good, reason = common.check_hex(ctx, key, f.token .. f.ts, f.signature)
     if not good then
         return false, reason
     end
@@ -370,7 +373,7 @@ function M.parse(ctx, req)
         return {}
     end
     local ev, opp = stage_change(ctx, body, data)
-    return common.stamp("lever", M.delivery_id(ctx, req), { ev }, { webhook = body, opportunity = opp })
+    return common.events(ev, { webhook = body, opportunity = opp })
 end
 
 return M

@@ -22,7 +22,8 @@ local M = {
 local STAGE_TTL_MS = 10 * 60 * 1000
 
 local function base(ctx)
-    local origin = ctx.cfg.base_url or ("https://" .. tostring(ctx.cfg.subdomain) .. ".workable.com")
+    local origin = ctx.cfg.base_url
+        or ("https://" .. tostring(ctx.cfg.subdomain) .. ".workable.com")
     return common.base(origin) .. "/spi/v3"
 end
 
@@ -72,7 +73,8 @@ end
 -- Stages are keyed by slug, in pipeline order (position, then as listed).
 -- Refreshes the name-to-slug cache of the job.
 function M.stages(ctx, shortcode)
-    local rows = list(ctx, "/jobs/" .. common.seg(ctx, shortcode) .. "/stages", nil, "stages", "workable list stages")
+    local path = "/jobs/" .. common.seg(ctx, shortcode) .. "/stages"
+    local rows = list(ctx, path, nil, "stages", "workable list stages")
     local keyed = {}
     for i, s in ipairs(rows) do
         keyed[i] = { i = i, pos = tonumber(s.position) or math.huge, s = s }
@@ -131,7 +133,11 @@ local function stage_of(ctx, c)
 end
 
 local function candidate_of(ctx, c)
-    return { id = common.id(ctx, c.id), name = common.str(c.name), emails = common.add_unique({}, { c.email }) }
+    return {
+        id = common.id(ctx, c.id),
+        name = common.str(c.name),
+        emails = common.add_unique({}, { c.email }),
+    }
 end
 
 local function job_of(c)
@@ -163,7 +169,9 @@ end
 -- Every candidate record with that email; each is one application.
 function M.find_candidates(ctx, email)
     local out = {}
-    for _, c in ipairs(list(ctx, "/candidates", { email = email }, "candidates", "workable find candidates")) do
+    local found = list(ctx, "/candidates", { email = email }, "candidates",
+        "workable find candidates")
+    for _, c in ipairs(found) do
         local cand = candidate_of(ctx, c)
         cand.application_ids = { cand.id }
         out[#out + 1] = cand
@@ -199,8 +207,8 @@ end
 -- back through GET /candidates/{id}/activities and their `body` is
 -- unconfirmed (?).
 function M.has_note(ctx, cand, marker)
-    local acts = list(ctx, "/candidates/" .. common.seg(ctx, cand.id) .. "/activities", nil, "activities",
-        "workable list activities")
+    local path = "/candidates/" .. common.seg(ctx, cand.id) .. "/activities"
+    local acts = list(ctx, path, nil, "activities", "workable list activities")
     for _, act in ipairs(acts) do
         if type(act.body) == "string" and act.body:find(marker, 1, true) then
             return true
@@ -219,14 +227,16 @@ function M.add_tag(ctx, cand, tag)
         tags[#tags + 1] = t
     end
     tags[#tags + 1] = tag
-    api(ctx, { method = "PUT", url = candidate_path(ctx, cand.id, "/tags"), json = { tags = tags } },
-        { 200, 201, 204 }, "workable set tags")
+    local url = candidate_path(ctx, cand.id, "/tags")
+    api(ctx, { method = "PUT", url = url, json = { tags = tags } }, { 200, 201, 204 },
+        "workable set tags")
     return true
 end
 
 -- X-Rate-Limit-* (doc); the reset is taken as epoch seconds (?).
 function M.rate_headers(res)
-    return common.rate_headers(res, "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset")
+    return common.rate_headers(res, "x-rate-limit-limit", "x-rate-limit-remaining",
+        "x-rate-limit-reset")
 end
 
 ---------------------------------------------------------------- webhooks
@@ -255,7 +265,8 @@ local function moved(ctx, data)
         error("payload not understood: candidate_moved without candidate id or stage", 0)
     end
     if not stage.id then
-        error("payload not understood: stage '" .. stage.name .. "' is not a stage of the candidate's job", 0)
+        error("payload not understood: stage '" .. stage.name
+            .. "' is not a stage of the candidate's job", 0)
     end
     return {
         type = "applicant.moved_to_stage",
@@ -271,8 +282,7 @@ function M.parse(ctx, req)
     if body.event_type ~= "candidate_moved" then
         return {}
     end
-    local ev = moved(ctx, common.tab(body.data) or {})
-    return common.stamp("workable", M.delivery_id(ctx, req), { ev }, body)
+    return common.events(moved(ctx, common.tab(body.data) or {}), body)
 end
 
 return M

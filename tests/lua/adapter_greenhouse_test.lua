@@ -354,9 +354,7 @@ test("candidate_stage_change becomes applicant.moved_to_stage", function()
     local a = adapter("greenhouse", CFG)
     local body = fixture("greenhouse/candidate_stage_change.json")
     eq(a.parse(delivery(body)), { {
-        id = "greenhouse:7f3c2a:0",
         type = "applicant.moved_to_stage",
-        source = "greenhouse",
         candidate = { id = "265772", name = "Giuseppe Hurley", emails = { "giuseppe.hurley@example.com" } },
         application = { id = "265277" },
         job = { id = "3485", name = "Designer" },
@@ -384,9 +382,7 @@ end)
 local function catalog_event(file, job, stage)
     local body = fixture("greenhouse/" .. file)
     return { {
-        id = "greenhouse:7f3c2a:0",
         type = "catalog.changed",
-        source = "greenhouse",
         job = job,
         stage = stage,
         raw = json.decode(body),
@@ -417,9 +413,7 @@ test("merge_candidate becomes candidate.merged", function()
     local a = adapter("greenhouse", CFG)
     local body = fixture("greenhouse/merge_candidate.json")
     eq(a.parse(delivery(body)), { {
-        id = "greenhouse:7f3c2a:0",
         type = "candidate.merged",
-        source = "greenhouse",
         candidate = { id = "37031511", name = "Jack Sparrow" },
         merged_into = { id = "457456" },
         raw = json.decode(body),
@@ -430,9 +424,7 @@ test("delete_candidate becomes candidate.deleted with its applications", functio
     local a = adapter("greenhouse", CFG)
     local body = fixture("greenhouse/delete_candidate.json")
     eq(a.parse(delivery(body)), { {
-        id = "greenhouse:7f3c2a:0",
         type = "candidate.deleted",
-        source = "greenhouse",
         candidate = { id = "37031511", name = "Jack Sparrow", application_ids = { "46196263", "46196258" } },
         raw = json.decode(body),
     } })

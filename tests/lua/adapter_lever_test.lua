@@ -290,9 +290,7 @@ test("a stage change re-fetches the opportunity and names its stages", function(
     local body = fixture("lever/candidateStageChange.json")
     local evs = a.parse(delivery(body))
     eq(evs, { {
-        id = "lever:3c9a1f0e8b7d4c2a9e6f5d4c3b2a19081764323940000:0",
         type = "applicant.moved_to_stage",
-        source = "lever",
         candidate = { id = CONTACT, name = "Ada Lovelace",
             emails = { "ada@example.com", "ada.lovelace@work.example.com" } },
         application = { id = OPP },

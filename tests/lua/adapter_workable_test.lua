@@ -229,9 +229,7 @@ test("candidate_moved becomes applicant.moved_to_stage with the stage slug", fun
     local a = workable()
     local body = fixture("workable/candidate_moved.json")
     eq(a.parse(delivery(body)), { {
-        id = "workable:b6f3c2d1-8a9e-4f70-9c1b-2d3e4f5a6b7c:0",
         type = "applicant.moved_to_stage",
-        source = "workable",
         candidate = { id = "3fc9a80f", name = "Ada Lovelace", emails = { "ada@example.com" } },
         application = { id = "3fc9a80f" },
         job = { id = JOB, name = "Backend Engineer" },
