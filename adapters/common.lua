@@ -1,7 +1,7 @@
 -- adapters.common: helpers the ATS adapters share — webhook signature checks,
--- JSON values (cjson nulls, float ids), ISO times, durations and rate-limit
--- headers. Pure functions over the host's ctx
--- (adapters/README.md); keeps no state.
+-- JSON values (cjson nulls, float ids), event lists, ISO times, durations and
+-- rate-limit headers. Pure functions over the host's ctx (adapters/README.md);
+-- keeps no state. adapters/sandbox.lua uses it too.
 local M = {}
 
 -- A string value or nil (cjson decodes JSON null as a lightuserdata).

@@ -321,8 +321,12 @@ function M.verify(ctx, req)
     end
     -- The body is not signed, so an old signature could carry any body:
     -- deliveries older than max_age (or as far in the future) are refused.
-    if math.abs(ctx.now() - tonumber(f.ts)) > max_age then
+    local age = ctx.now() - tonumber(f.ts)
+    if age > max_age then
         return false, "triggeredAt is older than max_age"
+    end
+    if -age > max_age then
+        return false, "triggeredAt is further than max_age in the future"
     end
     return true
 end
@@ -337,7 +341,7 @@ function M.delivery_id(ctx, req)
     return f.token .. f.ts
 end
 
-local function stage_change(ctx, body, data)
+local function stage_change(ctx, data)
     local opp = opportunity(ctx, common.id(ctx, data.opportunityId), true)
     local job = posting_of(ctx, opp)
     local sid = stage_of(ctx, opp)
@@ -372,7 +376,7 @@ function M.parse(ctx, req)
     if body.event ~= "candidateStageChange" then
         return {}
     end
-    local ev, opp = stage_change(ctx, body, data)
+    local ev, opp = stage_change(ctx, data)
     return common.events(ev, { webhook = body, opportunity = opp })
 end
 

@@ -159,7 +159,7 @@ function M.intake(source, req)
     local pre = M.ping_check(a, req)
     if pre then
         metric("atsflow_webhooks_total", ('source="%s",outcome="ping"'):format(source))
-        return pre.reply
+        return pre
     end
     local now = host.now()
     if host.journal("dedupe_add", source, key, now).changes == 0 then

@@ -125,8 +125,8 @@ function M.ctx(name, adapter, cfg, opts)
     end
     function ctx.http(req)
         local wire = M.build(req)
-        if not opts.no_bucket then take(bucket, ctx.now) end
-        local res = send(wire)
+        if not opts.no_bucket and not ctx.send_override then take(bucket, ctx.now) end
+        local res = (ctx.send_override or send)(wire)
         res.headers = res.headers or {}
         if res.body and res.body ~= "" then res.json = json.decode(res.body) end
         record(wire, res)

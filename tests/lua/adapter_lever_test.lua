@@ -262,6 +262,12 @@ test("a delivery older than max_age (24h by default) fails", function()
     eq({ a.verify(delivery(body)) }, { false, "triggeredAt is older than max_age" })
 end)
 
+test("a delivery dated further than max_age in the future fails", function()
+    local a = adapter("lever", CFG, { now = 1764323940000 - 24 * 3600 * 1000 - 1 })
+    eq({ a.verify(delivery(fixture("lever/candidateStageChange.json"))) },
+        { false, "triggeredAt is further than max_age in the future" })
+end)
+
 test("max_age comes from config", function()
     local cfg = { api_key = "k", perform_as = "u", signature_token = TOKEN, max_age = "1m" }
     local a = adapter("lever", cfg, { now = 1764323940000 + 60 * 1000 })
