@@ -41,7 +41,7 @@ local function safe_coroutine()
 end
 
 local function protect_string_metatable()
-    local mt = getmetatable("")
+    local mt = debug.getmetatable("")
     if mt and mt.__metatable == nil then mt.__metatable = "the string metatable is read-only" end
 end
 

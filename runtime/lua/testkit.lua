@@ -207,6 +207,21 @@ local function test_env(root, file, tests)
     env.stdwebhooks = require "stdwebhooks"
     env.adapter = adapter_for_test(root)
     env.world = new_world(root)
+    -- Loads script sources (strings, in order) as `atsflow check` would,
+    -- without a catalog; returns { errors, warnings, names }.
+    env.load_scripts = function(sources)
+        local dir = os.tmpname()
+        os.remove(dir)
+        assert(os.execute("mkdir -p '" .. dir .. "'"))
+        for i, text in ipairs(sources) do write(("%s/%02d.lua"):format(dir, i), text) end
+        local set = require("scriptenv").load(dir)
+        os.execute("rm -rf '" .. dir .. "'")
+        local names = {}
+        for _, a in ipairs(set.list) do names[#names + 1] = a.name end
+        local errors = {}
+        for _, e in ipairs(set.errors) do errors[#errors + 1] = (e:gsub("^.-/(%d%d%.lua)", "%1")) end
+        return { errors = errors, warnings = set.warnings, names = names, set = set }
+    end
     env.fixture = function(path)
         local data, e = host.read_file(root .. "/tests/fixtures/" .. path)
         if not data then fail("fixture: " .. e) end
