@@ -42,7 +42,7 @@ UNITBIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNITSRC))
 all: atsflow
 
 atsflow: $(BUILD)/atsflow
-	$(Q)cp $< $@
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/atsflow: $(OBJS)
 	@echo "  LD      $@"

@@ -90,12 +90,16 @@ local function live_jobs(S, a)
     return a.mod.jobs(a.ctx)
 end
 
+-- A name the stored catalog does not know may be new upstream: look again
+-- live before failing (the catalog refreshes itself later).
 function M.resolve_stage(S, a, job_ref, stage_ref)
     local upstream = require "upstream"
     local job, err = pick(live_jobs(S, a), job_ref, "job")
+    if not job then job, err = pick(a.mod.jobs(a.ctx), job_ref, "job") end
     if not job then error(upstream.error(a.name .. ": " .. err, false), 0) end
     local stages = job.stages or a.mod.stages(a.ctx, job.id)
     local stage, serr = pick(stages, stage_ref, "stage")
+    if not stage and job.stages then stage, serr = pick(a.mod.stages(a.ctx, job.id), stage_ref, "stage") end
     if not stage then error(upstream.error(("%s: %s in job '%s'"):format(a.name, serr, job.name), false), 0) end
     return job, stage
 end
@@ -104,6 +108,7 @@ function M.resolve_assessment(S, cb, ref)
     local cat = M.get("coderbyte")
     local list = cat and cat.assessments or cb.mod.assessments(cb.ctx)
     local as = pick(list, ref, "assessment")
+    if not as and cat then as = pick(cb.mod.assessments(cb.ctx), ref, "assessment") end
     if as then return as end
     return { id = tostring(ref), name = tostring(ref) }
 end
@@ -120,12 +125,18 @@ function M.stages(S, job, ats)
 end
 
 -- Fills names the upstream did not send (Coderbyte events carry ids only).
+-- An assessment the stored catalog does not know triggers one catalog
+-- refresh (a read, the only call atsflow makes on its own).
 function M.name_event(ev, S)
-    if ev.assessment and not ev.assessment.name then
-        local cat = M.get("coderbyte")
-        local as = cat and by_ref(cat.assessments, ev.assessment.id)[1]
-        if as then ev.assessment.name = as.name end
+    if not ev.assessment or ev.assessment.name or not S.adapters.coderbyte then return end
+    local cat = M.get("coderbyte")
+    local as = cat and by_ref(cat.assessments, ev.assessment.id)[1]
+    if not as and host.in_task() then
+        M.refresh(S, "coderbyte")
+        cat = M.get("coderbyte")
+        as = cat and by_ref(cat.assessments, ev.assessment.id)[1]
     end
+    if as then ev.assessment.name = as.name end
 end
 
 local function note(set, a, msg, known)

@@ -176,6 +176,14 @@ local function named(x)
     return tostring(x.name or x.id)
 end
 
+-- JSON numbers decode as floats: 91.0 prints as 91.
+local function num(v)
+    if type(v) ~= "number" then
+        return tostring(v)
+    end
+    return tostring(math.tointeger(v) or v)
+end
+
 local function list_text(t, sep)
     local parts = {}
     for _, v in ipairs(type(t) == "table" and t or {}) do
@@ -200,8 +208,21 @@ local function webhook_result(what, wh)
         return 0
     end
     err("atsflow sandbox: the daemon refused the %s webhook%s: HTTP %d: %s", what, id, wh.status,
-        tostring(wh.body or ""):gsub("%s+$", ""))
+        (tostring(wh.body or ""):gsub("%s+$", "")))
     return 1
+end
+
+-- Seeding still worked when the refresh did not: say so, exit 0.
+local function catalog_result(wh)
+    if type(wh) ~= "table" then
+        return
+    end
+    if wh.status >= 200 and wh.status < 300 then
+        out("Asked the daemon to refresh its catalog (catalog.changed, HTTP %d).", wh.status)
+    else
+        err("atsflow sandbox: the daemon did not take catalog.changed (HTTP %d: %s); "
+            .. "run `atsflow catalog refresh`", wh.status, (tostring(wh.body or ""):gsub("%s+$", "")))
+    end
 end
 
 local SHOW = {}
@@ -222,12 +243,14 @@ function SHOW.seed(b)
     for _, a in ipairs(b.assessments or {}) do
         out("  %s (%s)", named(a), a.id)
     end
+    catalog_result(b.catalog)
     out('Next: atsflow sandbox move ada@example.com "Backend Engineer" "Technical Screen"')
     return 0
 end
 
-function SHOW.reset()
+function SHOW.reset(b)
     out("Removed all sandbox data (atsflow sandbox seed loads the demo data again).")
+    catalog_result(b.catalog)
     return 0
 end
 
@@ -241,8 +264,8 @@ end
 function SHOW.complete(b)
     local r, p = b.report or {}, b.payload or {}
     local ready = p.report_ready and "ready now" or "not ready yet (held until it is)"
-    out("Completed %s for %s: score %s, %s, plagiarism %s; report %s.", tostring(p.assessment_id),
-        tostring(p.email), tostring(r.final_score), r.qualified and "qualified" or "not qualified",
+    out("Completed %s for %s: score %s, %s, plagiarism %s; report %s.", named(b.assessment),
+        tostring(p.email), num(r.final_score), r.qualified and "qualified" or "not qualified",
         tostring(r.plagiarism), ready)
     return webhook_result("assessment_completed", b.webhook)
 end
@@ -280,7 +303,7 @@ local function show_coderbyte(c)
     end
     for _, r in ipairs(c.reports or {}) do
         out("  report: %s score %s, %s, plagiarism %s, %s (%d fetches)", tostring(r.assessment),
-            tostring(r.final_score), r.qualified and "qualified" or "not qualified", tostring(r.plagiarism),
+            num(r.final_score), r.qualified and "qualified" or "not qualified", tostring(r.plagiarism),
             r.report_ready and "ready" or "not ready", math.tointeger(r.fetches or 0) or 0)
     end
     for _, iv in ipairs(c.interviews or {}) do
@@ -372,7 +395,7 @@ return function(cfg, args)
         return 1
     end
     if type(answer) ~= "table" then
-        err("atsflow sandbox %s: HTTP %d: %s", cmd, status, tostring(answer):gsub("%s+$", ""))
+        err("atsflow sandbox %s: HTTP %d: %s", cmd, status, (tostring(answer):gsub("%s+$", "")))
         return 1
     end
     if answer.error and not answer.webhook then

@@ -213,6 +213,20 @@ local function parse_delivery(d)
     return res
 end
 
+-- Coderbyte events name an email: link them to the application invited.
+local function link_invitation(ev)
+    local email = ev.candidate.emails[1]
+    local row = email and host.journal("invitation_get", email:lower(), tostring(ev.assessment.id))[1]
+    local inv = row and json.decode(row.body)
+    if not inv then return end
+    ev.ats = inv.ats
+    ev.application = inv.application_id and { id = inv.application_id } or nil
+    ev.candidate.id = inv.candidate_id
+    ev.candidate.name = ev.candidate.name or inv.name
+    ev.job = ev.job or inv.job
+    if inv.assessment and not ev.assessment.name then ev.assessment.name = inv.assessment.name end
+end
+
 -- Fills id, source, times; previous stage; links Coderbyte events to the
 -- ATS application atsflow invited (spec events.md).
 local function normalize(d, ev, n)
@@ -227,19 +241,10 @@ local function normalize(d, ev, n)
         end
         host.journal("app_stage_set", ev.source, app, cjson.encode(ev.stage))
     end
-    catalog.name_event(ev, S)
     if ev.assessment and ev.candidate and ev.candidate.emails and not ev.application then
-        local email = ev.candidate.emails[1]
-        local row = email and host.journal("invitation_get", email:lower(), tostring(ev.assessment.id))[1]
-        local inv = row and json.decode(row.body)
-        if inv then
-            ev.ats = inv.ats
-            ev.application = { id = inv.application_id }
-            ev.candidate.id = inv.candidate_id
-            ev.candidate.name = ev.candidate.name or inv.name
-            ev.job = ev.job or inv.job
-        end
+        link_invitation(ev)
     end
+    catalog.name_event(ev, S)
     return ev
 end
 

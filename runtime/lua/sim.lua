@@ -524,39 +524,6 @@ local function seed_assessment(r, a)
     return { id = id, name = name }
 end
 
--- Replaces all simulated data (and the recorded requests) with the default
--- set; the body's `jobs`, `candidates` or `assessments` replace those parts.
-local function ctl_seed(r, req)
-    local data = default_data()
-    for _, part in ipairs({ "jobs", "candidates", "assessments" }) do
-        if type(req.json[part]) == "table" then
-            data[part] = req.json[part]
-        end
-    end
-    host.journal("sim_clear")
-    r.wrote = true
-    local out = { jobs = array(), candidates = array(), assessments = array() }
-    local jobs = {}
-    for i, j in ipairs(data.jobs) do
-        jobs[i] = seed_job(r, i, j)
-        out.jobs[i] = { id = jobs[i].id, name = jobs[i].name, stages = array(jobs[i].stages) }
-    end
-    for i, c in ipairs(data.candidates) do
-        out.candidates[i] = seed_candidate(r, i, c, jobs)
-    end
-    for i, a in ipairs(data.assessments) do
-        out.assessments[i] = seed_assessment(r, a)
-    end
-    out.applications = #all("application")
-    return 200, out
-end
-
-local function ctl_reset(r)
-    host.journal("sim_clear")
-    r.wrote = true
-    return 200, { ok = true }
-end
-
 ---------------------------------------------------------------- webhooks out
 
 -- Posts to the daemon's own intake; the answer is the webhook's status and
@@ -616,6 +583,58 @@ local function webhook_answer(wh, extra)
     return wh.status, extra
 end
 
+-- The daemon fetched its catalog (jobs, stages) when it started, maybe
+-- before any seed: a canonical catalog.changed event makes it fetch again
+-- now. Best effort: the data is in place either way, the answer says how it
+-- went (nil when the sandbox ATS is not configured).
+local function catalog_changed()
+    local secret = meta("sandbox_webhook_secret")
+    if not secret then
+        return nil
+    end
+    local ok, wh = pcall(post_ats_event, secret, { type = "catalog.changed" })
+    if not ok then
+        return { status = 0, body = tostring(type(wh) == "table" and wh.message or wh) }
+    end
+    return wh
+end
+
+-- Replaces all simulated data (and the recorded requests) with the default
+-- set; the body's `jobs`, `candidates` or `assessments` replace those parts.
+local function ctl_seed(r, req)
+    local data = default_data()
+    for _, part in ipairs({ "jobs", "candidates", "assessments" }) do
+        if type(req.json[part]) == "table" then
+            data[part] = req.json[part]
+        end
+    end
+    host.journal("sim_clear")
+    r.wrote = true
+    local out = { jobs = array(), candidates = array(), assessments = array() }
+    local jobs = {}
+    for i, j in ipairs(data.jobs) do
+        jobs[i] = seed_job(r, i, j)
+        out.jobs[i] = { id = jobs[i].id, name = jobs[i].name, stages = array(jobs[i].stages) }
+    end
+    for i, c in ipairs(data.candidates) do
+        out.candidates[i] = seed_candidate(r, i, c, jobs)
+    end
+    for i, a in ipairs(data.assessments) do
+        out.assessments[i] = seed_assessment(r, a)
+    end
+    out.applications = #all("application")
+    commit(r)
+    out.catalog = catalog_changed()
+    return 200, out
+end
+
+local function ctl_reset(r)
+    host.journal("sim_clear")
+    r.wrote = true
+    commit(r)
+    return 200, { ok = true, catalog = catalog_changed() }
+end
+
 ---------------------------------------------------------------- control: ATS
 
 -- The first application on `job` of any candidate with that email.
@@ -667,7 +686,8 @@ local function score_of(v)
     if v == nil then
         return DEFAULT_SCORE
     end
-    return tonumber(v) or fail(400, "score must be a number")
+    local n = tonumber(v) or fail(400, "score must be a number")
+    return math.tointeger(n) or n
 end
 
 local function ctl_complete(r, req)
@@ -701,7 +721,9 @@ local function ctl_complete(r, req)
         operation = "assessment_completed", email = email, assessment_id = a.id,
         report_url = rep.report_url, time_expired = b.time_expired == true, report_ready = ready_after == 0,
     }
-    return webhook_answer(post_coderbyte(key, payload), { payload = payload, report = report_data(rep) })
+    return webhook_answer(post_coderbyte(key, payload), {
+        payload = payload, report = report_data(rep), assessment = { id = a.id, name = a.name },
+    })
 end
 
 -- Keeps the latest recommendation and every comment on the interview, so

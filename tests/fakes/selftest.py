@@ -466,6 +466,20 @@ class WorkableTest(FakeCase):
         self.req("PUT", "/candidates/ce4da92/tags", json_body={"tags": ["coderbyte-invited"]})
         self.assertEqual(self.req("GET", "/candidates/ce4da92").json["candidate"]["tags"], ["coderbyte-invited"])
 
+    def test_activities_list_comments_and_moves(self):
+        self.req("POST", "/candidates/ce4da91/comments",
+                 json_body={"member_id": "13e0eb0e", "comment": {"body": "hi [atsflow:r:s]"}})
+        self.req("POST", "/candidates/ce4da91/move",
+                 json_body={"member_id": "13e0eb0e", "target_stage": "onsite"})
+        acts = self.req("GET", "/candidates/ce4da91/activities").json["activities"]
+        self.assertEqual([a["action"] for a in acts], ["comment", "comment", "moved"])
+        self.assertEqual(acts[1]["body"], "hi [atsflow:r:s]")
+        self.assertEqual(acts[2]["stage_name"], "Onsite")
+        page = self.req("GET", "/candidates/ce4da91/activities?limit=1").json
+        self.assertEqual(len(page["activities"]), 1)
+        self.assertIn("since_id=", page["paging"]["next"])
+        self.assertEqual(self.req("GET", "/candidates/nobody/activities").status, 404)
+
     def test_ten_requests_per_window_when_on(self):
         self.fake.ratelimit(enabled=True, limit=3, window=3600)
         statuses = [self.req("GET", "/jobs").status for _ in range(4)]

@@ -162,6 +162,32 @@ class WorkableFake(FakeBase):
                             "created_at": c["created_at"]})
         return Response(200, {"comments": out})
 
+    @route("GET", PREFIX + r"/candidates/(?P<id>[^/]+)/activities")
+    def activities(self, req):
+        """(?) The candidate's timeline, oldest first, paged like every list:
+        each comment as {action: "comment", body, member}, each move as
+        {action: "moved", stage_name, body: null}. adapters/workable.lua's
+        has_note reads comments back from here."""
+        cand = self.candidate(req)
+        if cand is None:
+            return self.error(404, "Not found")
+        rows = []
+        for c in self.data["comments"]:
+            if c["candidate_id"] == cand["id"]:
+                member = self.find("members", c["member_id"]) or {}
+                rows.append({"id": c["id"], "action": "comment", "stage_name": None,
+                             "created_at": c["created_at"], "body": c["body"],
+                             "member": {"id": member.get("id"), "name": member.get("name")}})
+        stages = {s["slug"]: s["name"] for s in self.job_stages(cand["job_shortcode"])}
+        for i, m in enumerate(self.data["moves"]):
+            if m["candidate_id"] == cand["id"]:
+                member = self.find("members", m["member_id"]) or {}
+                rows.append({"id": "mv%04d" % i, "action": "moved", "stage_name": stages.get(m["to"]),
+                             "created_at": m["at"], "body": None,
+                             "member": {"id": member.get("id"), "name": member.get("name")}})
+        rows.sort(key=lambda r: r["created_at"] or "")
+        return self.listing(req, "activities", rows)
+
     @route("POST", PREFIX + r"/candidates/(?P<id>[^/]+)/comments")
     def add_comment(self, req):
         cand, body = self.candidate(req), req.json if isinstance(req.json, dict) else {}
