@@ -300,6 +300,11 @@ static void on_metrics(struct httpd *h, struct evhttp_request *req)
     metrics_set(hs->metrics, "atsflow_journal_commits", "", (double)commits);
     metrics_set(hs->metrics, "atsflow_journal_writes", "", (double)writes);
     metrics_set(hs->metrics, "atsflow_script_memory_bytes", "", (double)h->e->current->mem_used);
+    char *err = NULL;
+    if (lstate_call(h->e->current, "metrics", 0, 0, &err) < 0) {
+        log_msg(LOG_WARN, "metrics from the journal failed", "error", err);
+        free(err);
+    }
     struct evbuffer *out = evbuffer_new();
     metrics_render(hs->metrics, out);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

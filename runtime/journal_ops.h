@@ -88,6 +88,7 @@ static const struct journal_op journal_ops[] = {
     {"runs_of_event", 'r', "SELECT * FROM runs WHERE event_id = ?1 ORDER BY id"},
     {"runs_dead", 'r', "SELECT id FROM runs WHERE status = 'dead' ORDER BY id"},
     {"runs_count", 'r', "SELECT status, count(*) AS n FROM runs GROUP BY status"},
+    {"runs_by_automation", 'r', "SELECT automation, count(*) AS n FROM runs GROUP BY automation"},
     {"step_get", 'r', "SELECT * FROM steps WHERE run_id = ?1 AND seq = ?2"},
     {"steps_of_run", 'r', "SELECT * FROM steps WHERE run_id = ?1 ORDER BY seq"},
     {"step_put", 'w',

@@ -25,6 +25,7 @@ local function describe_metrics()
     host.describe("atsflow_webhooks_total", "counter", "Webhook deliveries by source and outcome (accepted, duplicate, rejected) and reason.")
     host.describe("atsflow_events_total", "counter", "Canonical events by type and status.")
     host.describe("atsflow_runs_total", "counter", "Action runs that reached a status.")
+    host.describe("atsflow_runs", "gauge", "Action runs in the journal by current status (dead runs need attention).")
     host.describe("atsflow_action_seconds", "histogram", "Action run latency from start to end.")
     host.describe("atsflow_upstream_requests_total", "counter", "Upstream HTTP calls by upstream and status (0 = transport error).")
     host.describe("atsflow_queue_depth", "gauge", "Runs waiting to start.")
@@ -43,8 +44,13 @@ local function sandbox_secrets(cfg)
         return v
     end
     if cfg.ats.sandbox then
-        cfg.ats.sandbox.webhook_secret = cfg.ats.sandbox.webhook_secret
-            or kept("sandbox_webhook_secret", require("stdwebhooks").new_secret)
+        local secret = cfg.ats.sandbox.webhook_secret
+        if secret then
+            host.journal("meta_set", "sandbox_webhook_secret", secret) -- the simulator signs with it
+        else
+            secret = kept("sandbox_webhook_secret", require("stdwebhooks").new_secret)
+        end
+        cfg.ats.sandbox.webhook_secret = secret
     end
     if cfg.coderbyte and cfg.coderbyte.sandbox then
         cfg.coderbyte = {
@@ -57,9 +63,10 @@ local function sandbox_secrets(cfg)
 end
 
 local function base_url_for(name, cfg)
-    local self = host.self_url()
-    if name == "sandbox" then return (self or "http://127.0.0.1") .. "/sandbox/ats" end
-    if name == "coderbyte" and cfg.sandbox then return (self or "http://127.0.0.1") .. "/sandbox/coderbyte" end
+    -- the daemon serves the simulators itself; CLI commands reach the daemon
+    local self = host.self_url() or ("http://" .. S.cfg.listen:gsub("^0%.0%.0%.0:", "127.0.0.1:"))
+    if name == "sandbox" then return self .. "/sandbox/ats" end
+    if name == "coderbyte" and cfg.sandbox then return self .. "/sandbox/coderbyte" end
     return cfg.base_url
 end
 
@@ -338,12 +345,24 @@ function M.serve_tasks()
     catalog.loop(S, S.cfg.limits.catalog_refresh)
 end
 
+-- GET /metrics: gauges read from the journal at scrape time.
+function M.metrics()
+    for _, st in ipairs({ "pending", "running", "succeeded", "retrying", "dead" }) do
+        host.metric("set", "atsflow_runs", ('status="%s"'):format(st), 0)
+    end
+    for _, row in ipairs(host.journal("runs_count")) do
+        host.metric("set", "atsflow_runs", ('status="%s"'):format(row.status), row.n)
+    end
+end
+
 -- GET /status
 function M.status(info)
+    local fired = {}
+    for _, row in ipairs(host.journal("runs_by_automation")) do fired[row.automation] = row.n end
     local autos = {}
     for _, a in ipairs(S.set.list) do
         autos[#autos + 1] = { name = a.name, type = a.trigger.type, enabled = a.enabled,
-                              fired = S.fired[a.name] or 0, file = a.file, line = a.line }
+                              fired = fired[a.name] or 0, file = a.file, line = a.line }
     end
     local cat = {}
     for name in pairs(S.adapters) do
