@@ -213,6 +213,8 @@ int engine_reload(struct engine *e, char **err)
     e->reloads_ok++;
     metrics_add(e->host->metrics, "atsflow_reloads_total", "result=\"ok\"", 1);
     log_msg(LOG_INFO, "scripts reloaded", "version", st->version);
+    if (e->serving)
+        lstate_spawn(st, "background", 0);
     lstate_retire(old);
     return 0;
 }

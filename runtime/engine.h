@@ -32,6 +32,7 @@ struct engine {
     int64_t loaded_at;
     int draining;
     int reload_pending;
+    int serving;    /* `serve`: background work runs in each new version */
     long reloads_ok, reloads_failed;
 };
 

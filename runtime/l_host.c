@@ -555,7 +555,16 @@ static int l_host_open_journal(lua_State *L)
     return 1;
 }
 
+/* is_current() -> whether the calling state is the active script version */
+static int l_host_is_current(lua_State *L)
+{
+    struct engine *e = host_of(L)->engine;
+    lua_pushboolean(L, e && e->current == lstate_of(L));
+    return 1;
+}
+
 static const luaL_Reg host_funcs[] = {
+    {"is_current", l_host_is_current},     /* is_current() -> bool */
     {"open_journal", l_host_open_journal}, /* open_journal(path) -> true | nil, err */
     {"reply", l_host_reply},       /* reply(id, status, ctype, body) -> ok */
     {"exit", l_host_exit},         /* exit(code): ends the CLI command */

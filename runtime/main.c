@@ -114,6 +114,7 @@ static int serve(struct app *a, const char *config)
         free(err);
         return 1;
     }
+    a->engine.serving = 1;
     lstate_spawn(a->engine.current, "serve_tasks", 0);
     a->sig_hup = evsignal_new(a->base, SIGHUP, on_hup, a);
     a->sig_term = evsignal_new(a->base, SIGTERM, on_term, a);

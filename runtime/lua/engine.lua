@@ -342,7 +342,29 @@ function M.refresh_catalog(source) return catalog.refresh(S, source) end
 -- Task, serve only: recovery, then the periodic catalog refresh.
 function M.serve_tasks()
     M.recover()
-    catalog.loop(S, S.cfg.limits.catalog_refresh)
+    M.background()
+end
+
+-- Sleeps `ms` in one-second slices; false as soon as a reload replaced this
+-- version (its background work stops, so the old state can be closed).
+local function sleep_while_current(ms)
+    local until_ms = host.now() + ms
+    while host.now() < until_ms do
+        if not host.is_current() then return false end
+        host.sleep(math.min(1000, until_ms - host.now()))
+    end
+    return host.is_current()
+end
+
+-- Task: the periodic work of the active version (catalog refresh, purge of
+-- delivery ids older than the dedupe window). Started again by each reload.
+function M.background()
+    local every = S.cfg.limits.catalog_refresh
+    repeat
+        catalog.refresh(S)
+        host.journal("dedupe_purge", host.now() - S.cfg.limits.dedupe_window)
+        host.commit()
+    until not sleep_while_current(every)
 end
 
 -- GET /metrics: gauges read from the journal at scrape time.
