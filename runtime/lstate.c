@@ -84,7 +84,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
             arm(st->current->co, HOOK_STEP);
         return;
     }
-    luaL_error(L, "instruction budget exceeded (%ld instructions) in %s", st->budget,
+    luaL_error(L, "instruction budget exceeded (%I instructions) in %s", (lua_Integer)st->budget,
                st->who[0] ? st->who : "script");
 }
 
@@ -137,9 +137,21 @@ void lstate_retire(struct lstate *st)
         lstate_free(st);
 }
 
-void lstate_slice(struct lstate *st, const char *who)
+/* A fresh slice: a kill left armed by an earlier slice must not leak into it. */
+static void reset_budget(struct lstate *st)
 {
     st->slice_used = 0;
+    if (st->killed) {
+        st->killed = 0;
+        arm(st->L, HOOK_STEP);
+        if (st->current)
+            arm(st->current->co, HOOK_STEP);
+    }
+}
+
+void lstate_slice(struct lstate *st, const char *who)
+{
+    reset_budget(st);
     snprintf(st->who, sizeof st->who, "%s", who ? who : "");
 }
 
@@ -159,7 +171,7 @@ static int pcall_top(struct lstate *st, int nargs, int nres, char **err)
     int base = lua_gettop(L) - nargs; /* index of the function */
     lua_pushcfunction(L, traceback);  // fn args... tb
     lua_insert(L, base);              // tb fn args...
-    st->slice_used = 0;
+    reset_budget(st);
     int rc = lua_pcall(L, nargs, nres, base);
     lua_remove(L, base); // results... | msg
     if (rc == LUA_OK)
@@ -279,7 +291,7 @@ void task_resume(struct task *t, int nargs)
     struct lstate *st = t->ctx.st;
     struct task *prev = st->current;
     st->current = t;
-    st->slice_used = 0;
+    reset_budget(st);
     t->wait = NULL;
     int nres = 0;
     int rc = lua_resume(t->co, NULL, nargs, &nres);
