@@ -21,6 +21,11 @@ end
 -- The closest of `candidates` to `word`, or nil when nothing is close.
 function M.closest(word, candidates)
     local best, bestd
+    local lw = word:lower()
+    for _, c in ipairs(candidates) do
+        local lc = c:lower()
+        if #lc >= 4 and (lw:sub(1, #lc) == lc or lc:sub(1, #lw) == lw) then return c end
+    end
     for _, c in ipairs(candidates) do
         local d = distance(word:lower(), c:lower())
         if not bestd or d < bestd then best, bestd = c, d end
