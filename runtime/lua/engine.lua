@@ -111,6 +111,12 @@ function M.start(opts)
     end
     if cfg.coderbyte then
         S.adapters.coderbyte = make_adapter("coderbyte", "adapters.coderbyte", cfg.coderbyte)
+        -- scope: the adapter asks before fetching report data (names the
+        -- assessment from the catalog first, a catalog read at most)
+        S.adapters.coderbyte.ctx.wanted = function(ev)
+            catalog.name_event(ev, S)
+            return require("match").refers(S, ev)
+        end
     end
     S.ats_names = util.keys(cfg.ats)
     describe_metrics()
@@ -279,9 +285,13 @@ local function route(d, ev)
     if #matched == 0 then
         local reason = decisions.reason or "no automation refers to this event"
         record_event(d, ev, "ignored", reason, decisions)
+        log("info", "event ignored", { "event", ev.id, "type", ev.type, "reason", reason })
         return "ignored"
     end
     record_event(d, ev, "processed", nil, decisions)
+    local names = {}
+    for _, a in ipairs(matched) do names[#names + 1] = a.name end
+    log("info", "event matched", { "event", ev.id, "type", ev.type, "automations", table.concat(names, ", ") })
     local qk = queue_key(ev)
     for _, a in ipairs(matched) do
         host.journal("run_add", ev.id, a.name, S.version, qk, host.now())

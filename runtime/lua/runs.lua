@@ -164,6 +164,8 @@ function M.execute(S, id)
     host.metric("observe", "atsflow_action_seconds", "", (host.mono() - started) / 1000)
     if ok then
         settle(S, r, "succeeded", attempts, nil, nil)
+        log("info", "run succeeded", { "run", id, "automation", r.automation, "event", r.event_id,
+            "attempt", attempts, "version", S.version })
         return finished(S, r.queue_key)
     end
     local retryable, msg = classify(err)
@@ -172,7 +174,8 @@ function M.execute(S, id)
     if retryable and attempts < S.cfg.limits.action_attempts then
         local delay = backoff_ms(S, attempts, err)
         settle(S, r, "retrying", attempts, host.now() + delay, msg)
-        log("warn", "run will be retried", { "run", id, "automation", r.automation, "attempt", attempts, "in_ms", delay, "error", msg })
+        log("warn", "run will be retried", { "run", id, "automation", r.automation, "event", r.event_id,
+            "attempt", attempts, "in_ms", delay, "error", msg })
         -- the candidate's queue stays held (order), the concurrency slot does not
         running.n = running.n - 1
         pump(S)
