@@ -108,10 +108,16 @@ static int start_version(struct lstate *st, char **err)
     if (!lua_isnil(L, -2)) { // version warnings
         free(st->version);
         st->version = xstrdup(lua_tostring(L, -2));
+        lua_Integer n = lua_istable(L, -1) ? luaL_len(L, -1) : 0;
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, -1, i); // version warnings w
+            log_msg(LOG_WARN, "script warning", "warning", lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
         lua_pop(L, 2);
         return 0;
     }
-    int errs = lua_gettop(L) - 1; /* (nil, errors, warnings) */
+    int errs = lua_gettop(L); /* (nil, errors): nres is 2 */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     lua_Integer n = luaL_len(L, errs);

@@ -257,6 +257,13 @@ static CURLcode set_request(struct xfer *x, const struct httpc_request *req)
             (rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body)))
             return rc;
     }
+    /* libcurl silently resends a request whose reused keep-alive connection
+     * died before any answer byte, even after the upstream acted on it. Writes
+     * must not be sent twice behind the step journal's back (a timeout is
+     * reported and the step checks before resending), so only reads reuse. */
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+        (rc = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L)))
+        return rc;
     /* After the body: POSTFIELDS would otherwise switch HEAD back to POST. */
     if (strcmp(req->method, "HEAD") == 0)
         return curl_easy_setopt(e, CURLOPT_NOBODY, 1L);

@@ -62,6 +62,7 @@ function M.check(config)
     local engine, cfg = load_engine(config)
     if not engine or not open_journal(cfg) then return 1 end
     local version, errors, warnings = engine.start()
+    if version then warnings, errors = errors, nil end -- start returns version, warnings
     for _, w in ipairs(warnings or {}) do err("warning: %s", w) end
     if not version then
         for _, e in ipairs(errors) do err("%s", e) end
@@ -169,7 +170,7 @@ end
 function M.replay(config, args)
     local o, pos = options(args, { dead = "bool", since = "v" })
     if not o then err("atsflow replay: %s", pos) return 2 end
-    local engine, cfg = load_engine(config)
+    local _, cfg = load_engine(config)
     if not cfg or not open_journal(cfg) then return 1 end
     local ids = pos
     if o.dead then

@@ -124,6 +124,10 @@ function M.ctx(name, adapter, cfg, opts)
         return res
     end
     function ctx.http(req)
+        if not opts.send and not host.in_task() then
+            -- e.g. the ping check's throwaway coroutine: fail before taking a token
+            error(M.error(name .. ": I/O is only possible inside a task", false), 0)
+        end
         local wire = M.build(req)
         if not opts.no_bucket and not ctx.send_override then take(bucket, ctx.now) end
         local res = (ctx.send_override or send)(wire)

@@ -3,6 +3,7 @@ upstream (exactly as the upstream signs), a Coderbyte HS256 JWT, polling
 helpers over the real CLI (`atsflow events` / `runs` / `show`), and the
 request-log filters that tell writes from reads. Builds on harness.py."""
 
+import atexit
 import base64
 import hashlib
 import hmac
@@ -16,6 +17,23 @@ import uuid
 from harness import Daemon, Fake, call  # noqa: F401 (re-exported)
 
 CODERBYTE_KEY = "cb-test-key"
+_FAKES = {}
+
+
+def fake(name):
+    """The fake NAME with its default seed, started once per test process and
+    shared by every test file (each test resets it before use)."""
+    if name not in _FAKES:
+        _FAKES[name] = Fake.start(name)
+    return _FAKES[name]
+
+
+@atexit.register
+def _stop_fakes():
+    for f in _FAKES.values():
+        f.stop()
+    _FAKES.clear()
+
 CODERBYTE_ORG = "acme"
 
 
@@ -117,6 +135,16 @@ def journaled(d, source):
     try:
         return [k for (k,) in db.execute(
             "SELECT delivery_key FROM deliveries WHERE source = ?", (source,))]
+    finally:
+        db.close()
+
+
+def deliveries(d, source):
+    """{delivery key: (status, reason)} of `source`, from the journal file."""
+    db = sqlite3.connect(os.path.join(d.dir, "journal.db"), timeout=5)
+    try:
+        return {k: (st, why) for (k, st, why) in db.execute(
+            "SELECT delivery_key, status, reason FROM deliveries WHERE source = ?", (source,))}
     finally:
         db.close()
 

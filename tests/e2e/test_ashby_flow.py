@@ -8,7 +8,7 @@ import json
 import time
 import unittest
 
-from flowkit import (CODERBYTE_KEY, DaemonCase, Fake, ashby_signature, basic, brief, event_rows,
+from flowkit import (CODERBYTE_KEY, DaemonCase, fake, ashby_signature, basic, brief, event_rows,
                      invite_note, journaled, non_get, show, unique, wait_event, wait_run)
 
 SECRET = "ashby-webhook-secret-e2e"
@@ -51,13 +51,9 @@ class AshbyFlow(DaemonCase, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.ashby = Fake.start("ashby")
-        cls.cb = Fake.start("coderbyte")
+        cls.ashby = fake("ashby")
+        cls.cb = fake("coderbyte")
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.ashby.stop()
-        cls.cb.stop()
 
     def config(self):
         return """

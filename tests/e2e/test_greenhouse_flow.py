@@ -5,6 +5,7 @@ import json
 import unittest
 
 from harness import Daemon, Fake, greenhouse_signature
+from flowkit import brief, invite_note, journaled, show, unique, wait_run
 
 SECRET = "gh-webhook-secret-e2e"
 SCRIPT = """
@@ -101,3 +102,36 @@ coderbyte = { api_key = "cb-test-key", organization_id = "acme", base_url = "%s"
                                              "Greenhouse-Event-ID": "evt-bad"})
         self.assertEqual(r.status, 401)
         self.assertNotIn("evt-bad", self.d.cli("events").stdout)
+
+    def test_writes_are_exactly_invite_tag_and_note(self):
+        event_id = unique("evt-exact")
+        self.assertEqual(self.send(stage_change(4000100001, 4000001012, "Technical Screen"),
+                                   event_id).status, 200)
+        ev_id = "greenhouse:%s:0" % event_id
+        run = wait_run(self.d, ev_id)["id"]
+        invites = self.writes(self.cb)
+        self.assertEqual(brief(invites), [("POST", "/api/v1/assessments/backend-take-home-9x1/invitations",
+                                           {}, {"email": "ada@example.com", "name": "Ada Lovelace"})])
+        self.assertEqual(invites[0]["headers"]["authorization"], "Bearer cb-test-key")
+        self.assertEqual(invites[0]["headers"]["idempotency-key"], "%d:1" % run)
+        tag_id = [t["id"] for t in self.gh.state()["candidate_tags"] if t["name"] == "coderbyte-invited"]
+        self.assertEqual(len(tag_id), 1)
+        note = invite_note("Backend Take-Home", show(self.d, ev_id)["payload"]) + "\n[atsflow:%d:3]" % run
+        writes = self.writes(self.gh)
+        self.assertEqual(brief(writes), [
+            ("POST", "/v3/candidate_tags", {}, {"name": "coderbyte-invited"}),
+            ("POST", "/v3/applied_candidate_tags", {},
+             {"candidate_id": 4000010001, "candidate_tag_id": tag_id[0]}),
+            ("POST", "/v3/notes", {}, {"candidate_id": 4000010001, "body": note, "visibility": "admin_only",
+                                       "note_type": "NOTE", "application_id": 4000100001}),
+        ])
+        live = ["Bearer " + t["access_token"] for t in self.gh.state()["tokens"] if t["live"]]
+        for w in writes:
+            self.assertIn(w["headers"]["authorization"], live)
+
+    def test_ping_is_200_and_not_journaled(self):
+        event_id = unique("evt-ping")
+        r = self.send({"action": "ping", "payload": {"web_hook_id": 1}}, event_id)
+        self.assertEqual(r.status, 200, r.text)
+        self.assertNotIn(event_id, journaled(self.d, "greenhouse"))
+        self.assertNotIn(event_id, self.d.cli("events").stdout)

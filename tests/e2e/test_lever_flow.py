@@ -7,7 +7,7 @@ import json
 import time
 import unittest
 
-from flowkit import (CODERBYTE_KEY, DaemonCase, Fake, basic, brief, invite_note, lever_delivery,
+from flowkit import (CODERBYTE_KEY, DaemonCase, fake, basic, brief, invite_note, lever_delivery,
                      journaled, non_get, show, wait_event, wait_run, event_rows)
 
 SIG_TOKEN = "lever-sig-token-e2e"
@@ -39,13 +39,9 @@ class LeverFlow(DaemonCase, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.lever = Fake.start("lever")
-        cls.cb = Fake.start("coderbyte")
+        cls.lever = fake("lever")
+        cls.cb = fake("coderbyte")
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.lever.stop()
-        cls.cb.stop()
 
     def config(self):
         return """
