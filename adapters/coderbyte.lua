@@ -258,12 +258,16 @@ end
 local function assessment_completed(ctx, p)
     require_fields(p, "assessment_completed", { "email", "assessment_id" })
     local id = ctx.id(p.assessment_id)
+    local a = { id = id, time_expired = bool(p.time_expired), report_url = str(p.report_url) }
+    local ev = { type = "assessment.completed", candidate = candidate(p), assessment = a }
+    -- Scope (spec semantics.md): when the host says no enabled automation
+    -- refers to this assessment, the report data is not fetched at all; the
+    -- event is journaled as ignored without it.
+    if ctx.wanted and not ctx.wanted(ev) then
+        return ev
+    end
     local rep, ready = await_report(ctx, id, p.email)
-    local a = {
-        id = id,
-        time_expired = bool(p.time_expired),
-        report_url = str(p.report_url) or rep.report_url,
-    }
+    a.report_url = a.report_url or rep.report_url
     if ready then
         a.score, a.qualified = rep.score, rep.qualified
         a.cheating, a.cheating_detected = rep.cheating, rep.cheating_detected
@@ -272,7 +276,7 @@ local function assessment_completed(ctx, p)
         -- a report that is not ready has provisional numbers: never guess
         a.report_incomplete = true
     end
-    return { type = "assessment.completed", candidate = candidate(p), assessment = a }
+    return ev
 end
 
 local function candidate_joined(ctx, p)

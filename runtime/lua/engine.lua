@@ -8,7 +8,6 @@ local cjson = require "cjson"
 local json = require "cjson.safe"
 local crypto = require "crypto"
 local config = require "config"
-local dsl = require "dsl"
 local upstream = require "upstream"
 local scriptenv = require "scriptenv"
 local catalog = require "catalog"
@@ -189,7 +188,6 @@ function M.inject(body)
     local evs = json.decode(body)
     if type(evs) ~= "table" then return { status = 400, body = "body is not JSON: send one canonical event or an array\n" } end
     if evs.type then evs = { evs } end
-    local ids = {}
     for i, ev in ipairs(evs) do
         if type(ev) ~= "table" or type(ev.type) ~= "string" then
             return { status = 400, body = ("event %d has no 'type'\n"):format(i) }
@@ -201,7 +199,6 @@ function M.inject(body)
         return { status = 200, body = "duplicate\n" }
     end
     local id = host.journal("delivery_add", "events", key, now, "{}", body).last_id
-    ids[#ids + 1] = id
     return { status = 202, body = cjson.encode({ delivery = id }) .. "\n", delivery = id }
 end
 

@@ -95,8 +95,21 @@ local function conditions_met(a, ev, view)
         any = any or r.met
         all = all and r.met
     end
-    local met = (a.match == "all") and all or any
+    -- not `(a.match == "all") and all or any`: when all is false that is any
+    local met = any
+    if a.match == "all" then met = all end
     return met, results
+end
+
+-- Whether an enabled automation's trigger matches the event, conditions
+-- aside: adapters ask before fetching data for an event (spec semantics.md
+-- "Scope": an event no automation refers to causes no upstream call).
+function M.refers(S, ev)
+    if not S.set then return true end
+    for _, a in ipairs(S.set.list) do
+        if a.enabled and trigger_matches(a, ev, S) then return true end
+    end
+    return false
 end
 
 function M.decide(S, ev)

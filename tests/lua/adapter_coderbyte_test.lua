@@ -108,6 +108,12 @@ test("a token signed with another key is rejected", function()
         "jwt: bad signature")
 end)
 
+test("a token whose claims were changed after signing is rejected", function()
+    local h, _, sig = jwt.sign_hs256(claims({ iss = "someone-else" }), KEY):match("^([^.]+)%.([^.]+)%.([^.]+)$")
+    local forged = h .. "." .. crypto.base64url_encode(json.encode(claims())) .. "." .. sig
+    rejected(webhook(BODY, "Bearer " .. forged), "jwt: bad signature")
+end)
+
 test("a token from another issuer is rejected", function()
     rejected(signed(BODY, claims({ iss = "someone-else" })), "jwt: wrong issuer")
 end)

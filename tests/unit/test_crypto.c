@@ -319,6 +319,14 @@ LUA_TEST(jwt_rejects_a_token_signed_with_a_different_key,
          "rejects('bad signature', jwt.verify_hs256(t, KEY, OPTS))\n")
 
 LUA_TEST(
+    jwt_rejects_claims_changed_after_signing,
+    "local t = jwt.sign_hs256({ iss = 'other', exp = NOW + 600 }, KEY)\n"
+    "local h, s = t:match('^([^.]+)%.[^.]+%.([^.]+)$')\n"
+    "local forged = h .. '.' .. crypto.base64url_encode('{\"iss\":\"acme\",\"exp\":'\n"
+    "    .. (NOW + 600) .. '}') .. '.' .. s\n"
+    "rejects('bad signature', jwt.verify_hs256(forged, KEY, OPTS))\n")
+
+LUA_TEST(
     jwt_checks_the_signature_before_any_claim,
     "local t = jwt.sign_hs256({ iss = 'evil', exp = 1 }, 'another-key')\n"
     "rejects('bad signature', jwt.verify_hs256(t, KEY, OPTS))\n"
@@ -488,6 +496,7 @@ int main(void)
         T(stdwebhooks_secret_bytes_strips_whsec_and_rejects_non_base64),
         T(jwt_valid_token_verifies_and_returns_claims),
         T(jwt_rejects_a_token_signed_with_a_different_key),
+        T(jwt_rejects_claims_changed_after_signing),
         T(jwt_checks_the_signature_before_any_claim),
         T(jwt_rejects_a_wrong_or_missing_issuer),
         T(jwt_rejects_a_token_expired_beyond_the_leeway),
