@@ -206,13 +206,29 @@ function M.has_note(ctx, cand, marker)
     return false
 end
 
-local function tag_id(ctx, title)
+local function existing_tag_id(ctx, title)
     for _, t in ipairs(list(ctx, "candidateTag.list", {}, "ashby list tags")) do
         if t.title == title then
             return common.id(ctx, t.id)
         end
     end
-    local t = results(ctx, "candidateTag.create", { title = title }, "ashby create tag")
+    return nil
+end
+
+local function tag_id(ctx, title)
+    local known = existing_tag_id(ctx, title)
+    if known then
+        return known
+    end
+    local ok, t = pcall(results, ctx, "candidateTag.create", { title = title }, "ashby create tag")
+    if not ok then
+        -- another run may have created it since we listed (runs are concurrent)
+        known = type(t) == "table" and t.upstream and not t.retryable and existing_tag_id(ctx, title)
+        if known then
+            return known
+        end
+        error(t, 0)
+    end
     local id = common.id(ctx, t.id)
     if not id then
         ctx.fail("ashby create tag: the answer has no id", false)

@@ -352,7 +352,7 @@ end
 -- The tag definition's id, created when missing (3p). An exact name match
 -- wins; otherwise a case-insensitive one, so "Invited" is not re-created
 -- as "invited".
-local function tag_id(ctx, name)
+local function existing_tag_id(ctx, name)
     local loose
     for _, t in ipairs(list(ctx, "/v3/candidate_tags", {}, "greenhouse list tags")) do
         if t.name == name then
@@ -362,11 +362,24 @@ local function tag_id(ctx, name)
             loose = common.id(ctx, t.id)
         end
     end
-    if loose then
-        return loose
+    return loose
+end
+
+local function tag_id(ctx, name)
+    local known = existing_tag_id(ctx, name)
+    if known then
+        return known
     end
     local req = { method = "POST", url = base(ctx) .. "/v3/candidate_tags", json = { name = name } }
-    local res = api(ctx, req, { 200, 201 }, "greenhouse create tag")
+    local res = call(ctx, req)
+    if res.status == 422 then
+        -- another run created it since we listed (runs are concurrent): use it
+        known = existing_tag_id(ctx, name)
+        if known then
+            return known
+        end
+    end
+    ctx.expect(res, { 200, 201 }, "greenhouse create tag")
     local id = common.id(ctx, (common.tab(res.json) or {}).id)
     if not id then
         ctx.fail("greenhouse create tag: the answer has no id", false)
@@ -429,7 +442,8 @@ local function stage_change(ctx, p)
     local c = common.tab(app.candidate) or {}
     local st = common.tab(app.current_stage) or {}
     local job = common.tab(common.list(app.jobs)[1])
-    if not (app.id and c.id and st.id) then
+    -- ids must be ids (a number or a string), not merely present
+    if not (common.id(ctx, app.id) and common.id(ctx, c.id) and common.id(ctx, st.id)) then
         error("payload not understood: candidate_stage_change without application, "
             .. "candidate or stage id", 0)
     end

@@ -59,6 +59,7 @@ static void settings_read(lua_State *L, struct engine_settings *s)
     s->script_memory = (size_t)opt_int(L, "script_memory", DEFAULT_MEMORY);
     s->script_budget = (long)opt_int(L, "script_budget", DEFAULT_BUDGET);
     s->drain_timeout_ms = opt_int(L, "drain_timeout", 10000);
+    s->read_timeout_ms = opt_int(L, "read_timeout", 30000);
     lua_getfield(L, -1, "sandbox"); // cfg v
     s->sandbox = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -182,10 +183,12 @@ int engine_open(struct engine *e, struct host *h, const char *config_path, char 
     h->journal = journal_open(e->set.database, h->base, err);
     if (!h->journal)
         return -1;
-    struct httpd_opts ho = {e->set.listen, e->set.max_body, e->set.max_connections, 30};
+    struct httpd_opts ho = {e->set.listen, e->set.max_body, e->set.max_connections,
+                            e->set.read_timeout_ms};
     e->httpd = httpd_start(e, &ho, err);
     if (!e->httpd)
         return -1;
+    free(h->self_url); /* a test world opened over another one */
     h->self_url = xstrdup(httpd_url(e->httpd));
     if (e->set.sandbox && open_sim(e, err) < 0)
         return -1;

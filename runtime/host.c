@@ -12,6 +12,7 @@ struct host_timer {
     host_timer_fn fn;
     void *arg;
     struct host_timer *next;
+    struct host_timer *prev; /* real clock: h->rtimers is doubly linked */
 };
 
 void host_init(struct host *h, struct event_base *base, int virtual_time)
@@ -25,14 +26,18 @@ void host_init(struct host *h, struct event_base *base, int virtual_time)
 void host_cleanup_timers(struct host *h)
 {
     while (h->vtimers)
-        host_timer_cancel(h, h->vtimers);
+        host_timer_cancel(h, h->vtimers); // NOLINT(clang-analyzer-unix.Malloc): unlinks the head
 }
 
 void host_cleanup(struct host *h)
 {
     host_cleanup_timers(h);
+    while (h->rtimers) /* tasks still asleep at exit */
+        host_timer_cancel(h, h->rtimers); // NOLINT(clang-analyzer-unix.Malloc): unlinks the head
     free(h->self_url);
     h->self_url = NULL;
+    free(h->sandbox_secret);
+    h->sandbox_secret = NULL;
 }
 
 int64_t host_now(const struct host *h)
@@ -40,9 +45,20 @@ int64_t host_now(const struct host *h)
     return h->virtual_time ? h->vnow : util_wall_ms();
 }
 
+static void real_unlink(struct host_timer *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        t->h->rtimers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
 static void real_fire(evutil_socket_t fd, short what, void *arg)
 {
     struct host_timer *t = arg;
+    real_unlink(t);
     host_timer_fn fn = t->fn;
     void *fnarg = t->arg;
     event_free(t->ev);
@@ -56,6 +72,10 @@ struct host_timer *host_timer_add(struct host *h, int64_t ms, host_timer_fn fn, 
     *t = (struct host_timer){.h = h, .fn = fn, .arg = arg, .due = host_now(h) + ms};
     if (!h->virtual_time) {
         t->ev = evtimer_new(h->base, real_fire, t);
+        t->next = h->rtimers;
+        if (h->rtimers)
+            h->rtimers->prev = t;
+        h->rtimers = t;
         struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
         evtimer_add(t->ev, &tv);
         return t;
@@ -71,6 +91,7 @@ struct host_timer *host_timer_add(struct host *h, int64_t ms, host_timer_fn fn, 
 void host_timer_cancel(struct host *h, struct host_timer *t)
 {
     if (t->ev) {
+        real_unlink(t);
         event_free(t->ev);
         free(t);
         return;

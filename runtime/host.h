@@ -24,9 +24,12 @@ struct host {
     struct metrics *metrics;
     struct engine *engine;
     char *self_url;        /* http://address:port of our own listener, or NULL */
+    char *sandbox_secret;  /* a configured sandbox webhook secret, for the simulator:
+                              kept in memory only, never in the journal */
     int virtual_time;      /* atsflow test: time moves only when told */
     int64_t vnow;          /* virtual wall clock, ms */
     struct host_timer *vtimers; /* virtual timers, sorted by due time */
+    struct host_timer *rtimers; /* real-clock timers not fired yet (freed at cleanup) */
     int64_t start_mono;
     struct event *ready_ev;     /* drains the tasks started "later" */
     struct task *ready_head, *ready_tail;

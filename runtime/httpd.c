@@ -1,7 +1,21 @@
 /* httpd: evhttp routes (see httpd.h). Webhook answers wait for the group
  * commit holding their delivery; everything else answers at once or from a
- * Lua task (the sandbox simulator) through a pending-reply id. */
+ * Lua task (the sandbox simulator) through a pending-reply id.
+ *
+ * Limits against hostile or broken clients (libevent 2.1 has no connection
+ * cap and only inactivity timeouts, which a client sending one byte now and
+ * then never trips):
+ * - every accepted connection is adopted (struct conn) right after evhttp
+ *   set it up: beyond max_connections it is answered 503 and closed at once;
+ * - a request must arrive complete within read_timeout of the connection
+ *   opening or of the previous answer being written (a per-connection
+ *   deadline, so slow clients are cut off holding only their few bytes);
+ *   keep-alive connections serve at most MAX_REQUESTS_PER_CONN requests;
+ * - bodies over max_body are 413, headers over MAX_HEADERS_SIZE (request
+ *   line included) are refused by evhttp, more than MAX_HEADERS headers are
+ *   431 and a request target over MAX_URI bytes is 414. */
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -10,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "engine.h"
@@ -32,6 +47,23 @@ struct pending {
     struct pending *next;
 };
 
+#define MAX_HEADERS_SIZE (32 * 1024)
+#define MAX_HEADERS 100
+#define MAX_URI 8192
+#define MAX_REQUESTS_PER_CONN 1000
+
+/* One open client connection. */
+struct conn {
+    struct httpd *h;
+    struct evhttp_connection *evcon;
+    struct bufferevent *bev;         /* evhttp's, valid while evcon is */
+    struct evbuffer_cb_entry *sniff; /* on its output: answers evhttp makes itself */
+    struct event *deadline;          /* the next request must be complete by then */
+    unsigned requests;
+    int routed; /* a request reached route() and is not answered yet */
+    struct conn *prev, *next;
+};
+
 struct httpd {
     struct engine *e;
     struct evhttp *http;
@@ -40,6 +72,12 @@ struct httpd {
     uint64_t next_id;
     struct pending *pending;
     size_t npending;
+    struct conn *conns;
+    size_t nconns, max_conns;
+    struct timeval read_tv;
+    struct event *adopt_ev;     /* adopts the connections accepted this turn */
+    struct bufferevent **fresh; /* their bufferevents (one reference each) */
+    size_t nfresh, capfresh;
 };
 
 static void send_text(struct evhttp_request *req, int status, const char *ctype,
@@ -57,15 +95,168 @@ static void send_str(struct evhttp_request *req, int status, const char *body)
     send_text(req, status, "text/plain; charset=utf-8", body, strlen(body));
 }
 
-/* ---- pending replies ---- */
+static const char *method_name(struct evhttp_request *req);
 
-static void conn_closed(struct evhttp_connection *conn, void *arg)
+/* Answers a request the HTTP layer refuses, with one log line saying why
+ * (never a header or the body: those may hold secrets). */
+static void refuse(struct evhttp_request *req, int status, const char *why)
+{
+    char st[16], target[201];
+    snprintf(st, sizeof st, "%d", status);
+    const char *uri = evhttp_request_get_uri(req);
+    snprintf(target, sizeof target, "%s", uri ? uri : "");
+    size_t n = strlen(why);
+    char *reason = xstrndup(why, n && why[n - 1] == '\n' ? n - 1 : n);
+    log_kv(LOG_WARN, "request refused",
+           (const char *[]){"method", method_name(req), "target", target, "status", st, "reason",
+                            reason, NULL});
+    free(reason);
+    send_str(req, status, why);
+}
+
+/* ---- connections ---- */
+
+static void metric_conns(struct httpd *h)
+{
+    metrics_set(h->e->host->metrics, "atsflow_http_connections", "", (double)h->nconns);
+}
+
+/* evhttp frees the connection (client gone, timeout, error, close after
+ * the answer, or the deadline below): pending answers to it are dropped. */
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct conn *c = arg;
+    struct httpd *h = c->h;
+    for (struct pending *p = h->pending; p; p = p->next)
+        if (p->conn == evcon)
+            p->req = NULL;
+    evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sniff);
+    event_free(c->deadline);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+    h->nconns--;
+    metric_conns(h);
+}
+
+static void conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    metrics_add(c->h->e->host->metrics, "atsflow_http_timeouts_total", "", 1);
+    evhttp_connection_free(c->evcon); /* conn_closed frees c */
+}
+
+static struct conn *conn_of(struct httpd *h, struct evhttp_connection *evcon)
+{
+    for (struct conn *c = h->conns; c; c = c->next)
+        if (c->evcon == evcon)
+            return c;
+    return NULL;
+}
+
+/* An answer was written: the connection may carry the next request, which
+ * must then be complete within read_timeout (also the keep-alive idle). */
+static void answer_written(struct evhttp_request *req, void *arg)
+{
+    struct conn *c = arg;
+    c->routed = 0;
+    event_add(c->deadline, &c->h->read_tv);
+}
+
+/* evhttp answers some requests itself, without route() ever seeing them
+ * (413 for a body or headers over the limit, 400 for a malformed request,
+ * 501 for an unknown method): their status line is spotted on the way out
+ * and logged, so every refusal has a log line. */
+static void sniff_answer(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+    char head[13] = {0};
+    struct evbuffer_ptr at;
+    if (c->routed || info->n_added < 12 ||
+        evbuffer_ptr_set(buf, &at, info->orig_size, EVBUFFER_PTR_SET) < 0 ||
+        evbuffer_copyout_from(buf, &at, head, 12) < 12 || memcmp(head, "HTTP/1.", 7) != 0)
+        return;
+    int status = atoi(head + 9);
+    if (status < 400)
+        return;
+    const char *why = status == 413   ? "request line, headers or body over the limit"
+                      : status == 400 ? "malformed request"
+                      : status == 501 ? "unknown method"
+                      : status == 417 ? "unsupported Expect"
+                                      : "refused by evhttp";
+    char st[16], labels[32];
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(labels, sizeof labels, "status=\"%d\"", status);
+    metrics_add(c->h->e->host->metrics, "atsflow_http_refused_total", labels, 1);
+    log_kv(LOG_WARN, "request refused", (const char *[]){"status", st, "reason", why, NULL});
+}
+
+/* evhttp calls this for each accepted connection, before the connection
+ * object exists; the connection is adopted once evhttp is done with it. */
+static struct bufferevent *new_bev(struct event_base *base, void *arg)
 {
     struct httpd *h = arg;
-    for (struct pending *p = h->pending; p; p = p->next)
-        if (p->conn == conn)
-            p->req = NULL;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return NULL;
+    if (h->nfresh == h->capfresh) {
+        h->capfresh = h->capfresh ? h->capfresh * 2 : 16;
+        h->fresh = xrealloc(h->fresh, h->capfresh * sizeof *h->fresh);
+    }
+    bufferevent_incref(bev); /* stays valid until adopted, even if evhttp fails it */
+    h->fresh[h->nfresh++] = bev;
+    event_active(h->adopt_ev, 0, 0);
+    return bev;
 }
+
+#define TOO_MANY_BODY "too many open connections; retry later\n"
+static const char too_many[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\nContent-Length: 39\r\n\r\n"
+                               TOO_MANY_BODY;
+_Static_assert(sizeof TOO_MANY_BODY - 1 == 39, "Content-Length of too_many");
+
+static void adopt(evutil_socket_t fd, short what, void *arg)
+{
+    struct httpd *h = arg;
+    size_t n = h->nfresh;
+    struct bufferevent **list = h->fresh;
+    h->fresh = NULL;
+    h->nfresh = h->capfresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct bufferevent *bev = list[i];
+        void *cbarg = NULL;
+        bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg); /* evhttp's: the connection */
+        struct evhttp_connection *evcon = cbarg;
+        if (evcon && h->nconns >= h->max_conns) {
+            send(bufferevent_getfd(bev), too_many, sizeof too_many - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            metrics_add(h->e->host->metrics, "atsflow_http_connections_refused_total", "", 1);
+            evhttp_connection_free(evcon);
+        } else if (evcon) {
+            struct conn *c = xcalloc(1, sizeof *c);
+            c->h = h;
+            c->evcon = evcon;
+            c->bev = bev;
+            c->sniff = evbuffer_add_cb(bufferevent_get_output(bev), sniff_answer, c);
+            c->deadline = evtimer_new(evhttp_connection_get_base(evcon), conn_deadline, c);
+            event_add(c->deadline, &h->read_tv);
+            c->next = h->conns;
+            if (h->conns)
+                h->conns->prev = c;
+            h->conns = c;
+            h->nconns++;
+            evhttp_connection_set_closecb(evcon, conn_closed, c);
+            metric_conns(h);
+        }
+        bufferevent_decref(bev);
+    }
+    free(list);
+}
+
+/* ---- pending replies ---- */
 
 static struct pending *pending_new(struct httpd *h, struct evhttp_request *req)
 {
@@ -74,7 +265,6 @@ static struct pending *pending_new(struct httpd *h, struct evhttp_request *req)
     p->req = req;
     p->h = h;
     p->conn = evhttp_request_get_connection(req);
-    evhttp_connection_set_closecb(p->conn, conn_closed, h);
     p->next = h->pending;
     h->pending = p;
     h->npending++;
@@ -160,6 +350,9 @@ static const char *method_name(struct evhttp_request *req)
     case EVHTTP_REQ_DELETE: return "DELETE";
     case EVHTTP_REQ_PATCH: return "PATCH";
     case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
     default: return "OTHER";
     }
 }
@@ -190,7 +383,7 @@ static void after_commit(void *arg, int ok)
     struct httpd *h = p->h;
     struct pending *mine = pending_take(h, p->id);
     struct lstate *st = h->e->current; /* the version active now processes it */
-    if (ok && st) {
+    if (ok && st && mine->delivery > 0) {
         lua_pushinteger(st->L, mine->delivery); // id
         lstate_spawn(st, "process_delivery", 1);
     }
@@ -204,16 +397,21 @@ static void after_commit(void *arg, int ok)
     free(mine);
 }
 
-/* Reads { status, body, delivery } left by engine.intake / engine.inject. */
+/* Reads { status, body, delivery, after_commit } left by engine.intake /
+ * engine.inject; a journaled delivery (or a duplicate of one that may not be
+ * committed yet) is answered only after the group commit. */
 static void answer_intake(struct httpd *h, struct evhttp_request *req, lua_State *L)
 {
     lua_getfield(L, -1, "status"); // res status
     lua_getfield(L, -2, "body");   // res status body
     lua_getfield(L, -3, "delivery");
-    int status = (int)luaL_optinteger(L, -3, 500);
-    const char *body = luaL_optstring(L, -2, "");
-    lua_Integer delivery = luaL_optinteger(L, -1, 0);
-    if (delivery == 0) {
+    lua_getfield(L, -4, "after_commit"); // res status body delivery wait
+    int status = (int)luaL_optinteger(L, -4, 500);
+    const char *body = luaL_optstring(L, -3, "");
+    lua_Integer delivery = luaL_optinteger(L, -2, 0);
+    int wait = delivery > 0 || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!wait) {
         send_str(req, status, body);
     } else {
         struct pending *p = pending_new(h, req);
@@ -375,22 +573,22 @@ static int is_post(struct evhttp_request *req)
 static void route_admin(struct httpd *h, struct evhttp_request *req, const char *path)
 {
     if (!token_ok(h, req)) {
-        send_str(req, 401, h->e->set.admin_token
+        refuse(req, 401, h->e->set.admin_token
                                ? "missing or wrong admin token (Authorization: Bearer …)\n"
                                : "admin endpoints are off: set admin_token in the config\n");
         return;
     }
     if (!is_post(req))
-        send_str(req, 405, "use POST\n");
+        refuse(req, 405, "use POST\n");
     else if (strcmp(path, "/admin/reload") == 0)
         on_reload(h, req);
     else if (strncmp(path, "/admin/replay/", 14) == 0 && path[14])
         on_replay(h, req, path + 14);
     else if (strcmp(path, "/events") == 0)
-        h->draining ? send_str(req, 503, "draining\n")
+        h->draining ? refuse(req, 503, "draining\n")
                     : call_intake(h, req, "inject", NULL, path);
     else
-        send_str(req, 404, "not found\n");
+        refuse(req, 404, "not found\n");
 }
 
 static void route_open(struct httpd *h, struct evhttp_request *req, const char *path)
@@ -400,36 +598,66 @@ static void route_open(struct httpd *h, struct evhttp_request *req, const char *
         int ok = !h->draining && journal_healthy(h->e->host->journal);
         send_str(req, ok ? 200 : 503, ok ? "ok\n" : "unavailable\n");
     } else if (!from_loopback(req) && !token_ok(h, req)) {
-        send_str(req, 401, "only on loopback, or with the admin token\n");
+        refuse(req, 401, "only on loopback, or with the admin token\n");
     } else if (!get) {
-        send_str(req, 405, "use GET\n");
+        refuse(req, 405, "use GET\n");
     } else if (strcmp(path, "/metrics") == 0) {
         on_metrics(h, req);
     } else if (strcmp(path, "/status") == 0) {
         on_status(h, req);
     } else {
-        send_str(req, 404, "not found\n");
+        refuse(req, 404, "not found\n");
     }
+}
+
+/* A complete request arrived: no deadline while it is answered; limits
+ * evhttp does not check. Returns 0 when the request was answered here. */
+static int admit(struct httpd *h, struct evhttp_request *req)
+{
+    struct conn *c = conn_of(h, evhttp_request_get_connection(req));
+    if (c) {
+        event_del(c->deadline);
+        c->routed = 1;
+        evhttp_request_set_on_complete_cb(req, answer_written, c);
+        if (++c->requests >= MAX_REQUESTS_PER_CONN)
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    }
+    const char *target = evhttp_request_get_uri(req);
+    if (target && strlen(target) > MAX_URI) {
+        refuse(req, 414, "request target too long\n");
+        return 0;
+    }
+    int n = 0;
+    struct evkeyvalq *hs = evhttp_request_get_input_headers(req);
+    for (struct evkeyval *kv = hs->tqh_first; kv; kv = kv->next.tqe_next)
+        n++;
+    if (n > MAX_HEADERS) {
+        refuse(req, 431, "too many header fields\n");
+        return 0;
+    }
+    return 1;
 }
 
 static void route(struct evhttp_request *req, void *arg)
 {
     struct httpd *h = arg;
+    if (!admit(h, req))
+        return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *raw = uri ? evhttp_uri_get_path(uri) : NULL;
     char *path = evhttp_uridecode(raw ? raw : "/", 0, NULL);
     if (strncmp(path, "/webhooks/", 10) == 0) {
         if (!is_post(req))
-            send_str(req, 405, "webhooks are POST\n");
+            refuse(req, 405, "webhooks are POST\n");
         else if (h->draining)
-            send_str(req, 503, "draining: retry later\n");
+            refuse(req, 503, "draining: retry later\n");
         else
             call_intake(h, req, "intake", path + 10, path);
     } else if (strncmp(path, "/sandbox/", 9) == 0) {
         if (from_loopback(req))
             on_sandbox(h, req, path);
         else
-            send_str(req, 403, "the sandbox answers on loopback only\n");
+            refuse(req, 403, "the sandbox answers on loopback only\n");
     } else if (strncmp(path, "/admin/", 7) == 0 || strcmp(path, "/events") == 0) {
         route_admin(h, req, path);
     } else {
@@ -454,7 +682,12 @@ static int bind_listen(struct httpd *h, const char *listen, char **err)
     }
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
-    int port = atoi(colon + 1);
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port < 0 || port > 65535) {
+        *err = xasprintf("listen '%s': the port is not a number from 0 to 65535", listen);
+        return -1;
+    }
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
     if (!bs) {
         *err = xasprintf("cannot listen on %s (address in use, or not an address of this "
@@ -464,6 +697,7 @@ static int bind_listen(struct httpd *h, const char *listen, char **err)
     evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
     listen_backlog(fd);
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     int bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -472,17 +706,37 @@ static int bind_listen(struct httpd *h, const char *listen, char **err)
     return 0;
 }
 
+/* Enough descriptors for max_connections (and the journal, the HTTP
+ * client, ...): at the limit accept() would fail and spin. */
+static void raise_fd_limit(size_t conns)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)conns + 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 struct httpd *httpd_start(struct engine *e, const struct httpd_opts *o, char **err)
 {
     struct httpd *h = xcalloc(1, sizeof *h);
     h->e = e;
     h->http = evhttp_new(e->host->base);
+    int64_t ms = o->read_timeout_ms > 0 ? o->read_timeout_ms : 30000;
+    h->read_tv = (struct timeval){(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    h->max_conns = o->max_connections > 0 ? o->max_connections : 1024;
+    raise_fd_limit(h->max_conns);
+    h->adopt_ev = event_new(e->host->base, -1, 0, adopt, h);
+    evhttp_set_bevcb(h->http, new_bev, h);
     evhttp_set_max_body_size(h->http, (ev_ssize_t)o->max_body);
-    evhttp_set_max_headers_size(h->http, 64 * 1024);
-    evhttp_set_timeout(h->http, o->timeout_s > 0 ? o->timeout_s : 30);
+    evhttp_set_max_headers_size(h->http, MAX_HEADERS_SIZE);
+    evhttp_set_timeout_tv(h->http, &h->read_tv); /* inactivity, both ways */
+    /* every method evhttp knows reaches route(), which answers 405 */
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_HEAD);
+                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS |
+                                            EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_gencb(h->http, route, h);
     if (bind_listen(h, o->listen, err) < 0) {
         httpd_free(h);
@@ -501,7 +755,12 @@ void httpd_free(struct httpd *h)
         free(p->body);
         free(p);
     }
-    evhttp_free(h->http);
+    evhttp_free(h->http); /* closes every connection: conn_closed frees each conn */
+    for (size_t i = 0; i < h->nfresh; i++)
+        bufferevent_decref(h->fresh[i]);
+    free(h->fresh);
+    if (h->adopt_ev)
+        event_free(h->adopt_ev);
     free(h);
 }
 

@@ -15,6 +15,7 @@ local limits = {
     max_body = "1MB", script_budget = 1000000, script_memory = "64MB",
     action_attempts = 10, dedupe_window = "14d", max_connections = 1024,
     concurrency = 64, catalog_refresh = "10m", drain_timeout = "10s",
+    read_timeout = "30s", -- a request must arrive whole within this (httpd.c)
     retry_base = "1s", retry_cap = "5m", -- backoff of retried runs (runs.lua)
 }
 
@@ -40,11 +41,13 @@ end
 local function config_env(path, values)
     local env = {}
     function env.env(name, default)
+        if type(name) ~= "string" then fail(path, "env(NAME): NAME must be a string") end
         local v = os.getenv(name)
         if v == nil or v == "" then return default end
         return v
     end
     function env.file(p)
+        if type(p) ~= "string" then fail(path, "file(PATH): PATH must be a string") end
         local f, err = io.open(p, "rb")
         if not f then fail(path, "file(" .. p .. "): " .. err) end
         local data = f:read("a")
@@ -83,7 +86,7 @@ local function check_limits(path, cfg)
         if not b then fail(path, ("limits.%s: '%s' is not a size like \"64KB\" or \"1MB\""):format(k, tostring(out[k]))) end
         out[k] = b
     end
-    for _, k in ipairs({ "dedupe_window", "catalog_refresh", "drain_timeout", "retry_base", "retry_cap" }) do
+    for _, k in ipairs({ "dedupe_window", "catalog_refresh", "drain_timeout", "retry_base", "retry_cap", "read_timeout" }) do
         local ms = util.duration_ms(out[k])
         if not ms then fail(path, ("limits.%s: '%s' is not a duration like \"30s\" or \"14d\""):format(k, tostring(out[k]))) end
         out[k] = ms

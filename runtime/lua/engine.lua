@@ -37,7 +37,7 @@ end
 local function sandbox_secrets(cfg)
     local function kept(key, make)
         local row = host.journal("meta_get", key)[1]
-        if row then return row.value end
+        if row and row.value then return row.value end
         local v = make()
         host.journal("meta_set", key, v)
         return v
@@ -45,8 +45,14 @@ local function sandbox_secrets(cfg)
     if cfg.ats.sandbox then
         local secret = cfg.ats.sandbox.webhook_secret
         if secret then
-            host.journal("meta_set", "sandbox_webhook_secret", secret) -- the simulator signs with it
+            -- the simulator signs with it; a configured secret is never
+            -- journaled (one an older version stored is scrubbed)
+            host.sandbox_secret(secret)
+            if (host.journal("meta_get", "sandbox_webhook_secret")[1] or {}).value == secret then
+                host.journal("meta_set", "sandbox_webhook_secret", nil)
+            end
         else
+            host.sandbox_secret(nil)
             secret = kept("sandbox_webhook_secret", require("stdwebhooks").new_secret)
         end
         cfg.ats.sandbox.webhook_secret = secret
@@ -95,6 +101,7 @@ function M.init(path, opts)
         max_body = cfg.limits.max_body, max_connections = cfg.limits.max_connections,
         script_memory = cfg.limits.script_memory, script_budget = cfg.limits.script_budget,
         admin_token = cfg.admin_token, drain_timeout = cfg.limits.drain_timeout,
+        read_timeout = cfg.limits.read_timeout,
         sandbox = cfg.ats.sandbox ~= nil or (cfg.coderbyte and cfg.coderbyte.sandbox) or false,
     }
 end
@@ -147,6 +154,14 @@ local function reject(source, status, reason, body)
     return { status = status, body = body or (reason .. "\n") }
 end
 
+-- An unknown source is the caller's text: logged (short, quoted by the
+-- logger), but never a metric label, or anyone could grow /metrics.
+local function reject_unknown(source)
+    metric("atsflow_webhooks_total", 'source="unknown",outcome="rejected",reason="unknown source"')
+    log("warn", "webhook rejected", { "source", source:sub(1, 64), "status", 404, "reason", "unknown source" })
+    return { status = 404, body = "unknown source\n" }
+end
+
 -- A ping needs no I/O to recognise: parse runs in a throwaway coroutine,
 -- where any I/O primitive raises at once (it is not a task), so a parse that
 -- needs the network is simply "not a ping" and nothing is sent.
@@ -163,7 +178,7 @@ end
 -- Returns { status, body, delivery = rowid when journaled (answer after commit) }.
 function M.intake(source, req)
     local a = S.adapters[source]
-    if not a then return reject(source, 404, "unknown source") end
+    if not a then return reject_unknown(source) end
     local ok, good, why = pcall(a.mod.verify, a.ctx, req)
     if not ok then good, why = false, "verification error" end
     if not good then return reject(source, 401, why or "bad signature") end
@@ -176,27 +191,59 @@ function M.intake(source, req)
     local now = host.now()
     if host.journal("dedupe_add", source, key, now).changes == 0 then
         metric("atsflow_webhooks_total", ('source="%s",outcome="duplicate"'):format(source))
-        return { status = 200, body = "duplicate\n" }
+        -- the first copy may still sit in the open transaction: answer after it commits
+        return { status = 200, body = "duplicate\n", after_commit = true }
     end
     local id = host.journal("delivery_add", source, key, now, journal_headers(req.headers), req.body).last_id
     metric("atsflow_webhooks_total", ('source="%s",outcome="accepted"'):format(source))
     return { status = a.mod.accept_status or 200, body = "ok\n", delivery = id }
 end
 
+local MEMBERS = { "candidate", "application", "job", "stage", "previous_stage", "assessment",
+                  "interview", "scorecard" }
+
+-- Why an event sent to POST /events cannot be taken, or nil.
+local function event_problem(ev)
+    if type(ev) ~= "table" or type(ev.type) ~= "string" or ev.type == "" then return "has no 'type'" end
+    for _, m in ipairs(MEMBERS) do
+        local v = ev[m]
+        if v ~= nil and type(v) ~= "table" then return ("'%s' must be an object"):format(m) end
+        if type(v) == "table" and v.id ~= nil and type(v.id) ~= "string" and math.type(v.id) ~= "integer" then
+            return ("'%s.id' must be a string"):format(m)
+        end
+    end
+    local emails = ev.candidate and ev.candidate.emails
+    if emails ~= nil then
+        if type(emails) ~= "table" or (next(emails) ~= nil and emails[1] == nil) then
+            return "'candidate.emails' must be a list of strings"
+        end
+        for _, e in ipairs(emails) do
+            if type(e) ~= "string" then return "'candidate.emails' must be a list of strings" end
+        end
+    end
+    if not pcall(cjson.encode, ev) then return "cannot be stored (NaN, Infinity or nesting too deep)" end
+    return nil
+end
+
 -- POST /events: canonical events from the operator's own systems.
 function M.inject(body)
     local evs = json.decode(body)
-    if type(evs) ~= "table" then return { status = 400, body = "body is not JSON: send one canonical event or an array\n" } end
-    if evs.type then evs = { evs } end
+    if type(evs) ~= "table" then
+        log("warn", "events rejected", { "status", 400, "reason", "body is not JSON" })
+        return { status = 400, body = "body is not JSON: send one canonical event or an array\n" }
+    end
+    if evs.type ~= nil or (next(evs) ~= nil and evs[1] == nil) then evs = { evs } end
     for i, ev in ipairs(evs) do
-        if type(ev) ~= "table" or type(ev.type) ~= "string" then
-            return { status = 400, body = ("event %d has no 'type'\n"):format(i) }
+        local problem = event_problem(ev)
+        if problem then
+            log("warn", "events rejected", { "status", 400, "reason", ("event %d %s"):format(i, problem) })
+            return { status = 400, body = ("event %d %s\n"):format(i, problem) }
         end
     end
     local now = host.now()
     local key = crypto.hex(crypto.sha256(body))
     if host.journal("dedupe_add", "events", key, now).changes == 0 then
-        return { status = 200, body = "duplicate\n" }
+        return { status = 200, body = "duplicate\n", after_commit = true }
     end
     local id = host.journal("delivery_add", "events", key, now, "{}", body).last_id
     return { status = 202, body = cjson.encode({ delivery = id }) .. "\n", delivery = id }
@@ -306,6 +353,15 @@ local function process(d)
         log("warn", "delivery not understood", { "delivery", d.id, "source", d.source, "reason", M.mask(why) })
         return
     end
+    -- events the journal cannot store (NaN or Infinity, nesting deeper than
+    -- the encoder goes) would fail the same way on every retry
+    local storable, err = pcall(cjson.encode, evs)
+    if not storable then
+        local why = "payload not understood: " .. tostring(err):gsub("^.-:%d+: ", "")
+        host.journal("delivery_status", "failed", M.mask(why), host.now(), d.id)
+        log("warn", "delivery not understood", { "delivery", d.id, "source", d.source, "reason", M.mask(why) })
+        return
+    end
     local any = false
     for n, ev in ipairs(evs) do
         normalize(d, ev, n)
@@ -320,6 +376,17 @@ function M.process_delivery(id)
     local d = host.journal("delivery_get", id)[1]
     if not d or d.status ~= "accepted" then return end
     local ok, err = pcall(process, d)
+    local retryable = type(err) == "table" and err.retryable
+        or (type(err) == "string" and err:find("^journal:") ~= nil)
+    if not ok and not retryable then
+        -- anything else would fail the same way on every retry: failed,
+        -- with the reason, replayable once fixed
+        local why = tostring(type(err) == "table" and err.message or err)
+        host.journal("delivery_status", "failed", M.mask(why), host.now(), id)
+        log("error", "delivery processing failed", { "delivery", id, "source", d.source, "reason", M.mask(why) })
+        host.commit()
+        return
+    end
     if not ok then
         -- a retryable failure while parsing (e.g. the report fetch): try again later
         log("warn", "delivery processing will be retried", { "delivery", id, "error", M.mask(tostring(type(err) == "table" and err.message or err)) })

@@ -115,6 +115,7 @@ local function classify(err)
     end
     return false, tostring(err) -- a script bug: retrying will not help
 end
+M.classify = classify
 
 local function run_action(S, a, run, ev)
     local actions = require("dsl").action_list(a.action)

@@ -3,12 +3,14 @@ port that can be SIGKILLed and restarted on the same database, a Greenhouse
 seed with many candidates, signed stage-change webhooks, and checks of the
 fakes' request logs. Not a test module (no TestCase here)."""
 
+import collections
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -139,15 +141,19 @@ class Node:
             time.sleep(0.02)
         raise AssertionError("atsflow did not start: " + self.logs()[-3000:])
 
-    def healthy(self):
+    def healthz(self):
+        """The status of GET /healthz, 0 when nothing answers."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
             conn.request("GET", "/healthz")
-            return conn.getresponse().status == 200
+            return conn.getresponse().status
         except (OSError, http.client.HTTPException):
-            return False
+            return 0
         finally:
             conn.close()
+
+    def healthy(self):
+        return self.healthz() == 200
 
     def kill(self):
         """SIGKILL, and reap."""
@@ -167,10 +173,13 @@ class Node:
         return rc
 
     def stop(self):
+        """Kills what still runs and removes the folder (ATSFLOW_E2E_KEEP=1 keeps it)."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
             self.log.close()
+        if not os.environ.get("ATSFLOW_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -190,8 +199,10 @@ class Node:
         """Rows of `atsflow runs` that are pending, running or retrying."""
         rows = []
         for status in ("pending", "running", "retrying"):
-            out = self.cli("runs", "--status", status, "--limit", "100000").stdout
-            rows += [l for l in out.splitlines()[1:] if l.strip()]
+            res = self.cli("runs", "--status", status, "--limit", "100000")
+            if res.returncode != 0:
+                return ["atsflow runs failed: " + res.stderr.strip()]
+            rows += [l for l in res.stdout.splitlines()[1:] if l.strip()]
         return rows
 
     def query(self, sql, *args):
@@ -214,48 +225,98 @@ coderbyte = { api_key = "cb-test-key", organization_id = "acme", base_url = "%s"
 def duplicates_in_logs(gh, cb):
     """Every duplicate write the fakes saw, as a list of strings (empty = none):
     invitations created twice (per email + assessment), notes with the same
-    marker posted twice, tags applied twice, applications moved twice."""
+    marker posted twice, tags applied twice, applications moved twice, the tag
+    definition created twice. Both the request logs (answers the handler gave,
+    not injected faults) and the resulting state are checked: a write whose
+    answer was dropped still happened."""
     problems = []
+
+    def handled(r):  # the handler ran and answered (no fault replaced it, not dropped)
+        return r["status"] is not None and not (r["fault"] and r["fault"].get("status"))
+
     created = {}
     for r in cb.requests(path_prefix="/api/v1/assessments/", method="POST"):
-        if r["status"] == 201:
+        if handled(r) and r["status"] == 201:
             k = (r["path"], (r["json"] or {}).get("email", "").lower())
             created.setdefault(k, set()).add(r["headers"].get("idempotency-key"))
     for k, keys in created.items():
         if len(keys) > 1:  # a replay of the same key creates nothing
             problems.append("invitation %s created under keys %s" % (k, sorted(keys)))
-    per = {}
-    for inv in cb.state()["invitations"]:
-        k = (inv["assessment_id"], inv["email"].lower())
-        per[k] = per.get(k, 0) + 1
+    per = collections.Counter((i["assessment_id"], i["email"].lower())
+                              for i in cb.state()["invitations"])
     problems += ["%d invitations for %s" % (n, k) for k, n in per.items() if n > 1]
-    gh_log = gh.requests()
-    notes = {}
+
+    gh_log, state = gh.requests(), gh.state()
+    notes = collections.Counter()
     for r in gh_log:
-        if r["method"] == "POST" and r["path"] == "/v3/notes" and r["status"] in (200, 201):
+        if r["method"] == "POST" and r["path"] == "/v3/notes" and handled(r):
             m = MARKER.search((r["json"] or {}).get("body", ""))
-            k = ((r["json"] or {}).get("candidate_id"), m and m.group(0))
-            notes[k] = notes.get(k, 0) + 1
+            notes[((r["json"] or {}).get("candidate_id"), m and m.group(0))] += 1
     problems += ["note %s posted %d times" % (k, n) for k, n in notes.items() if n > 1]
-    tags = {}
+    marks = collections.Counter((n["candidate_id"], MARKER.search(n["body"]).group(0))
+                                for n in state["notes"] if MARKER.search(n["body"]))
+    problems += ["%d notes %s" % (n, k) for k, n in marks.items() if n > 1]
+
     for r in gh_log:
-        if r["method"] == "POST" and r["path"] == "/v3/applied_candidate_tags":
-            if r["status"] not in (200, 201):
-                problems.append("tag applied again (answer %s): %s" % (r["status"], r["json"]))
-            else:
-                k = (r["json"]["candidate_id"], r["json"]["candidate_tag_id"])
-                tags[k] = tags.get(k, 0) + 1
-    problems += ["tag %s applied %d times" % (k, n) for k, n in tags.items() if n > 1]
-    moves = {}
-    for r in gh_log:
-        if r["method"] == "POST" and r["path"].endswith("/move"):
-            if r["status"] not in (200, 204, None):
-                problems.append("move %s answered %s" % (r["path"], r["status"]))
-            elif r["status"] is not None:
-                moves[r["path"]] = moves.get(r["path"], 0) + 1
-    problems += ["%s moved %d times" % (k, n) for k, n in moves.items() if n > 1]
-    created_tags = [r for r in gh_log if r["method"] == "POST" and r["path"] == "/v3/candidate_tags"
-                    and r["status"] == 201]
-    if len(created_tags) > 1:
-        problems.append("tag definition created %d times" % len(created_tags))
+        # (a 422 on creating the tag definition is a concurrent run's race, resolved by re-reading)
+        if r["method"] == "POST" and r["path"] == "/v3/applied_candidate_tags" \
+                and handled(r) and r["status"] == 422:
+            problems.append("%s sent again: %s" % (r["path"], r["json"]))
+        if r["method"] == "POST" and r["path"].endswith("/move") and handled(r) and r["status"] == 422:
+            problems.append("blind move %s: %s" % (r["path"], r["json"]))
+    applied = collections.Counter((t["candidate_id"], t["candidate_tag_id"])
+                                  for t in state["applied_candidate_tags"])
+    problems += ["tag %s applied %d times" % (k, n) for k, n in applied.items() if n > 1]
+    names = collections.Counter(t["name"].lower() for t in state["candidate_tags"])
+    problems += ["tag %r defined %d times" % (k, n) for k, n in names.items() if n > 1]
+    moves = collections.Counter((m["application_id"], m["to_stage_id"]) for m in state["moves"])
+    problems += ["application %s moved to %s %d times" % (k + (n,)) for k, n in moves.items() if n > 1]
     return problems
+
+
+def bucket_excess(times, rate, burst, slack=0.2):
+    """The worst overrun of a token bucket (RATE/s, BURST) by request arrival
+    TIMES: max over i <= j of (j - i + 1) - (burst + rate * (t_j - t_i + slack)).
+    <= 0 when the requests fit the bucket; SLACK absorbs the jitter between
+    sending and arrival."""
+    times = sorted(times)
+    worst = float("-inf")
+    for i in range(len(times)):
+        for j in range(i, len(times)):
+            worst = max(worst, (j - i + 1) - (burst + rate * (times[j] - times[i] + slack)))
+    return worst
+
+
+def wait_catalog(node, names, timeout=20):
+    """Waits until /status shows a fetched catalog for every upstream in NAMES."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=5)
+        try:
+            conn.request("GET", "/status")
+            cat = json.loads(conn.getresponse().read()).get("catalog", {})
+            if all(isinstance(cat.get(n, {}).get("fetched_at"), str) for n in names):
+                return
+        except (OSError, ValueError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    raise AssertionError("catalog not fetched: " + node.logs()[-2000:])
+
+
+def wait_runs_done(node, timeout):
+    """Waits until no delivery is unprocessed and `atsflow runs` lists nothing
+    pending, running or retrying; returns what is left (empty when done)."""
+    deadline = time.time() + timeout
+    left = None
+    while time.time() < deadline:
+        left = node.unfinished()
+        pending = node.query("SELECT count(*) FROM deliveries WHERE status = 'accepted'")[0][0]
+        running = node.query("SELECT count(*) FROM runs"
+                             " WHERE status IN ('pending', 'running', 'retrying')")[0][0]
+        if not left and pending == 0 and running == 0:
+            return []
+        left = left or ["%d deliveries, %d runs not finished yet" % (pending, running)]
+        time.sleep(0.5)
+    return left
