@@ -15,7 +15,7 @@ local M = {
     },
     -- The real limit differs per integration (fixed 30 s windows) and is
     -- read from every answer by rate_headers; this is only the start.
-    limits = { rate = 5, burst = 10 },
+    limits = { rate = 5, burst = 10, window = 30 },
 }
 
 local DEFAULT_BASE = "https://harvest.greenhouse.io"

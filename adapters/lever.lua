@@ -73,9 +73,11 @@ end
 local function load_names(ctx, key, path, what)
     local out, names = {}, {}
     for _, it in ipairs(list(ctx, path, {}, what)) do
-        local id = common.id(ctx, it.id)
-        out[#out + 1] = { id = id, name = common.str(it.text) }
-        names[id] = common.str(it.text)
+        local id = type(it) == "table" and common.id(ctx, it.id) or nil
+        if id then -- an item without an id names nothing
+            out[#out + 1] = { id = id, name = common.str(it.text) }
+            names[id] = common.str(it.text)
+        end
     end
     ctx.cache[key] = { at = ctx.now(), names = names }
     return out

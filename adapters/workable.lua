@@ -261,7 +261,7 @@ end
 -- data }) with the candidate as it was when sent.
 local function moved(ctx, data)
     local stage = stage_of(ctx, data)
-    if not (data.id and stage.name) then
+    if not (common.id(ctx, data.id) and stage.name) then
         error("payload not understood: candidate_moved without candidate id or stage", 0)
     end
     if not stage.id then

@@ -16,7 +16,7 @@ struct engine_settings {
     char *listen, *database, *scripts, *admin_token, *log_format, *log_level;
     size_t max_body, max_connections, script_memory;
     long script_budget;
-    int64_t drain_timeout_ms;
+    int64_t drain_timeout_ms, read_timeout_ms;
     int sandbox;
 };
 

@@ -475,7 +475,7 @@ void httpc_free(struct httpc *h)
     while (h->xfers) {
         struct xfer *x = h->xfers;
 
-        xfer_unlink(h, x);
+        xfer_unlink(h, x); // NOLINT(clang-analyzer-unix.Malloc): x is the head, prev is NULL
         curl_multi_remove_handle(h->multi, x->easy);
         xfer_free(x);
     }
@@ -483,7 +483,7 @@ void httpc_free(struct httpc *h)
     /* curl should have said CURL_POLL_REMOVE for every socket by now; free any
      * it did not rather than leave an event pointing at a dead httpc. */
     while (h->socks)
-        sock_free(h, h->socks);
+        sock_free(h, h->socks); // NOLINT(clang-analyzer-unix.Malloc): unlinks the head
     release_event(h->timer);
     free(h);
 }

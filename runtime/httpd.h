@@ -14,8 +14,8 @@ struct httpd;
 struct httpd_opts {
     const char *listen;  /* "address:port"; port 0 picks one */
     size_t max_body;
-    size_t max_connections;
-    int timeout_s;
+    size_t max_connections;  /* more are answered 503 and closed */
+    int64_t read_timeout_ms; /* a request must arrive within this; also the idle timeout */
 };
 
 struct httpd *httpd_start(struct engine *e, const struct httpd_opts *o, char **err);

@@ -60,8 +60,14 @@ static int setup(struct journal *j, const char *path, char **err)
                           " PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;";
     if (sqlite3_exec(j->db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
         return sql_err(j, "configuring", err);
-    if (sqlite3_exec(j->db, journal_schema, NULL, NULL, NULL) != SQLITE_OK)
-        return sql_err(j, "creating the schema", err);
+    /* one transaction: one fsync for the whole schema, not one per statement */
+    if (sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(j->db, journal_schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = sql_err(j, "creating the schema", err);
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     return 0;
 }
 

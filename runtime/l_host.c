@@ -362,6 +362,23 @@ static int l_host_self_url(lua_State *L)
     return 1;
 }
 
+/* sandbox_secret([secret]) -> secret | nil: sets (a string, or nil to
+ * clear) when given an argument; answers the one set. */
+static int l_host_sandbox_secret(lua_State *L)
+{
+    struct host *h = host_of(L);
+    if (lua_gettop(L) >= 1) {
+        const char *s = luaL_optstring(L, 1, NULL);
+        free(h->sandbox_secret);
+        h->sandbox_secret = s ? xstrdup(s) : NULL;
+    }
+    if (h->sandbox_secret)
+        lua_pushstring(L, h->sandbox_secret);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 static int l_host_read_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
@@ -406,7 +423,8 @@ static int l_host_list_dir(lua_State *L)
         names[n++] = xstrdup(e->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_str);
     lua_createtable(L, (int)n, 0); // list
     for (size_t i = 0; i < n; i++) {
         lua_pushstring(L, names[i]);
@@ -587,6 +605,7 @@ static const luaL_Reg host_funcs[] = {
     {"state", l_host_state},       /* state() -> {mem_used, mem_peak, mem_cap, tasks, budget} */
     {"limits", l_host_limits},     /* limits(mem_cap, budget) */
     {"self_url", l_host_self_url}, /* self_url() -> "http://addr:port" | nil */
+    {"sandbox_secret", l_host_sandbox_secret}, /* sandbox_secret([s]) -> s | nil (memory only) */
     {"read_file", l_host_read_file}, /* read_file(path) -> data | nil, err */
     {"list_dir", l_host_list_dir}, /* list_dir(path) -> {names} | nil, err */
     {"advance", l_host_advance},   /* advance(ms): virtual clock only */

@@ -1,5 +1,6 @@
 /* log: logfmt / JSON lines on stderr (see log.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -7,6 +8,8 @@
 
 static int use_json;
 static enum log_level min_level = LOG_INFO;
+static log_sink_fn sink; /* NULL: stderr */
+static void *sink_arg;
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
 int log_level_parse(const char *s)
@@ -78,21 +81,37 @@ static void put_pair(FILE *f, const char *k, const char *v, int first)
     }
 }
 
+void log_set_sink(log_sink_fn fn, void *arg)
+{
+    sink = fn;
+    sink_arg = arg;
+}
+
 void log_kv(enum log_level lv, const char *msg, const char *const *kv)
 {
     if (!log_enabled(lv))
         return;
     char ts[32];
     util_iso8601(util_wall_ms(), ts, sizeof ts);
-    flockfile(stderr);
-    put_pair(stderr, "ts", ts, 1);
-    put_pair(stderr, "level", names[lv], 0);
-    put_pair(stderr, "msg", msg, 0);
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = sink ? open_memstream(&line, &len) : stderr;
+    if (!f)
+        return;
+    flockfile(f);
+    put_pair(f, "ts", ts, 1);
+    put_pair(f, "level", names[lv], 0);
+    put_pair(f, "msg", msg, 0);
     for (int i = 0; kv && kv[i]; i += 2)
         if (kv[i + 1])
-            put_pair(stderr, kv[i], kv[i + 1], 0);
-    fputs(use_json ? "}\n" : "\n", stderr);
-    funlockfile(stderr);
+            put_pair(f, kv[i], kv[i + 1], 0);
+    fputs(use_json ? "}\n" : "\n", f);
+    funlockfile(f);
+    if (f != stderr) {
+        fclose(f);
+        sink(sink_arg, (int)lv, line);
+        free(line);
+    }
 }
 
 void log_msg(enum log_level lv, const char *msg, const char *k1, const char *v1)

@@ -11,5 +11,9 @@ int log_enabled(enum log_level lv);
 void log_kv(enum log_level lv, const char *msg, const char *const *kv);
 void log_msg(enum log_level lv, const char *msg, const char *k1, const char *v1);
 int log_level_parse(const char *s);
+/* Sends every record (one line, ending in '\n') to fn instead of stderr;
+ * fn NULL restores stderr. Used by libatsflow (runtime/lib.c). */
+typedef void (*log_sink_fn)(void *arg, int level, const char *line);
+void log_set_sink(log_sink_fn fn, void *arg);
 
 #endif

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Sums the "passed failed" files every suite wrote; prints the one closing line.
 dir=$1 passed=0 failed=0
-for s in unit lua e2e; do
+for s in unit lua e2e embed; do
     if [ -f "$dir/$s" ]; then
         read p f < "$dir/$s"
     else

@@ -4,7 +4,6 @@
 local host = require "host"
 local cjson = require "cjson"
 local json = require "cjson.safe"
-local util = require "util"
 local runs = require "runs"
 local catalog = require "catalog"
 local upstream = require "upstream"

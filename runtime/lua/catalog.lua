@@ -162,6 +162,11 @@ end
 -- Load-time check of names against the catalog (errors when it is known,
 -- warnings when it was never fetched).
 function M.validate(set, S)
+    local cats = {} -- each catalog is read (and decoded) once, not once per automation
+    local function get(name)
+        if cats[name] == nil then cats[name] = M.get(name) or false end
+        return cats[name] or nil
+    end
     for _, a in ipairs(set.list) do
         local t = a.trigger
         if t.type == "applicant_moved_to_stage" then
@@ -171,17 +176,17 @@ function M.validate(set, S)
             elseif t.opts.ats and not S.cfg.ats[t.opts.ats] then
                 note(set, a, ("ats '%s' is not configured%s"):format(t.opts.ats, util.suggest(t.opts.ats, S.ats_names)), true)
             else
-                local cat = M.get(ats)
+                local cat = get(ats)
                 if cat and cat.jobs then check_job_stage(set, a, cat, t.opts.job, t.opts.stage) end
             end
         end
-        local cb = M.get("coderbyte")
+        local cb = get("coderbyte")
         local refs = {}
         if t.opts.assessment then refs[#refs + 1] = t.opts.assessment end
         for _, act in ipairs(require("dsl").action_list(a.action)) do
             if type(act) == "table" and act.type == "send_assessment_invite" then refs[#refs + 1] = act.opts.assessment end
             if type(act) == "table" and act.type == "move_to_stage" then
-                local cat = M.get(S.ats_names[1])
+                local cat = get(S.ats_names[1])
                 if cat and cat.jobs and #S.ats_names == 1 then check_job_stage(set, a, cat, act.opts.job, act.opts.stage) end
             end
         end

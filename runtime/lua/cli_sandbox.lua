@@ -192,10 +192,6 @@ local function list_text(t, sep)
     return #parts > 0 and table.concat(parts, sep or ", ") or "none"
 end
 
-local function first_email(c)
-    return type(c.emails) == "table" and c.emails[1] or "no email"
-end
-
 -- The webhook line shared by every command that sends one; 0 when the
 -- daemon accepted it.
 local function webhook_result(what, wh)
@@ -381,7 +377,7 @@ return function(cfg, args)
     if not cmd then
         return usage_error("%s", pos)
     end
-    local body, why = nil, nil
+    local body, why
     if BODIES[cmd] then
         body, why = BODIES[cmd](pos, flags)
         if not body then

@@ -4,7 +4,6 @@
 -- and the journal is not touched: the run uses an in-memory journal and an
 -- upstream that records each request and answers it with an empty success.
 local host = require "host"
-local cjson = require "cjson"
 local json = require "cjson.safe"
 
 local M = {}

@@ -108,14 +108,30 @@ local function make_action(name, opts, file, line)
 end
 
 -- Canonical text of a value, for "identical automations" detection.
-local function canon(v, seen)
+-- Script values may hold keys of any type, cycles, deep nesting and
+-- metatables: keys are ordered by type then value (raw access only, so no
+-- metamethod of the script runs here); a table already written (a cycle,
+-- or one shared many times) and deep nesting are written as {...}.
+local function key_text(k)
+    local t = type(k)
+    if t == "string" or t == "number" or t == "boolean" then return t .. ":" .. tostring(k) end
+    return t
+end
+
+local function canon(v, seen, depth)
     local t = type(v)
     if t == "function" then return "fn:" .. tostring(v) end
     if t ~= "table" then return t .. ":" .. tostring(v) end
-    local parts = {}
-    for _, k in ipairs(util.keys(v)) do
-        if k ~= "file" and k ~= "line" then parts[#parts + 1] = tostring(k) .. "=" .. canon(v[k]) end
+    seen, depth = seen or {}, depth or 0
+    if seen[v] or depth > 64 then return "{...}" end
+    seen[v] = true
+    local keys, texts = {}, {}
+    for k in next, v do
+        if k ~= "file" and k ~= "line" then keys[#keys + 1] = k; texts[k] = key_text(k) end
     end
+    table.sort(keys, function(a, b) return texts[a] < texts[b] end)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = texts[k] .. "=" .. canon(rawget(v, k), seen, depth + 1) end
     return "{" .. table.concat(parts, ",") .. "}"
 end
 

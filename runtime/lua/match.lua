@@ -84,6 +84,10 @@ local function conditions_met(a, ev, view)
         else
             host.slice(a.name .. " (" .. a.file .. ":" .. a.line .. ")")
             ok, v = pcall(c, view)
+            -- the error's text while the slice still runs (its __tostring
+            -- is script code), then back to runtime code, unlimited
+            if not ok then v = require("scriptenv").error_text(v) end
+            require("scriptenv").end_slice()
         end
         if not ok then
             r.error = tostring(v)

@@ -544,7 +544,7 @@ end
 
 -- Read before any change, so that a missing one changes nothing.
 local function webhook_secret()
-    return meta("sandbox_webhook_secret")
+    return host.sandbox_secret() or meta("sandbox_webhook_secret")
         or fail(409, "the sandbox ATS has no webhook secret yet: is ats = { sandbox = {} } configured?")
 end
 
@@ -588,7 +588,7 @@ end
 -- now. Best effort: the data is in place either way, the answer says how it
 -- went (nil when the sandbox ATS is not configured).
 local function catalog_changed()
-    local secret = meta("sandbox_webhook_secret")
+    local secret = host.sandbox_secret() or meta("sandbox_webhook_secret")
     if not secret then
         return nil
     end

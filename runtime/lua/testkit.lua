@@ -91,6 +91,7 @@ end
 
 local function world_config(dir, opts)
     return ([[
+log_level = %q
 listen = "127.0.0.1:0"
 database = %q
 scripts = %q
@@ -98,7 +99,7 @@ admin_token = "test-admin-token"
 ats = { sandbox = {} }
 coderbyte = { sandbox = true, likely_counts_as_cheating = %s, report_wait = %q }
 limits = { action_attempts = %d, retry_base = "1s" }
-]]):format(dir .. "/journal.db", dir .. "/scripts", tostring(opts.likely_counts_as_cheating or false),
+]]):format(M.log_level or "error", dir .. "/journal.db", dir .. "/scripts", tostring(opts.likely_counts_as_cheating or false),
         opts.report_wait or "30m", opts.action_attempts or 10)
 end
 
@@ -175,7 +176,7 @@ local function new_world(root)
             end
             return out
         end
-        function w.writes() 
+        function w.writes()
             local out = {}
             for _, r in ipairs(w.requests()) do if r.method ~= "GET" then out[#out + 1] = r end end
             return out
@@ -262,7 +263,7 @@ function M.main(config, args)
     while i <= #args do
         local a = args[i]
         if a == "--filter" or a == "--junit" or a == "--results" then o[a:sub(3)] = args[i + 1]; i = i + 1
-        elseif a == "--verbose" then o.verbose = true
+        elseif a == "--verbose" then o.verbose = true; M.log_level = "info"
         else files[#files + 1] = a end
         i = i + 1
     end

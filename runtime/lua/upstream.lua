@@ -142,6 +142,13 @@ function M.ctx(name, adapter, cfg, opts)
             if ok and rh and rh.remaining == 0 and rh.reset_ms then
                 bucket.blocked_until = math.max(bucket.blocked_until, rh.reset_ms)
             end
+            -- the advertised limit per window (seconds, declared by the
+            -- adapter) sets the rate, never below the adapter's default
+            local lim = adapter.limits or {}
+            if ok and rh and lim.window and tonumber(rh.limit) then
+                bucket.rate = math.max(lim.rate or 10, rh.limit / lim.window)
+                bucket.burst = math.max(lim.burst or 10, bucket.rate)
+            end
         end
         if res.status == 0 then
             error(M.error(("%s: %s %s failed: %s"):format(name, wire.method, wire.url,
