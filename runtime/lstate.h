@@ -63,7 +63,8 @@ struct lstate *lstate_of(lua_State *L);
 void lstate_close(struct lstate *st);
 /* Marks st retired; frees it at once when no task is alive. */
 void lstate_retire(struct lstate *st);
-/* Starts a new instruction slice for `who` (an automation's name). */
+/* Starts a new instruction slice for `who` (an automation's name and
+ * file:line); limits apply only inside a slice, and "" ends it. */
 void lstate_slice(struct lstate *st, const char *who);
 
 #endif
