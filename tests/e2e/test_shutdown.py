@@ -89,6 +89,17 @@ class Shutdown(unittest.TestCase):
         healthz = 200
         while healthz == 200 and time.time() < term_at + 5:  # until the signal is handled
             healthz = node.healthz()
+        # the stalled note keeps the daemon draining: a webhook now must be refused
+        # (the clients alone may all have finished before the signal)
+        if node.alive():
+            body, headers = chaos.signed(chaos.stage_change(MATCHING + OTHERS + 1, chaos.STAGE["screen"]),
+                                         "late-after-term")
+            status, text = node.webhook(body, headers)
+            if status == 503:
+                with lock:
+                    draining_texts.append(text)
+            else:
+                self.assertFalse(node.alive(), "a webhook was accepted while draining: %d" % status)
         rc = node.proc.wait(30)
         stopped_in = time.time() - term_at
         node.log.close()
