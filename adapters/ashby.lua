@@ -291,7 +291,7 @@ local function stage_change(ctx, data)
         error("payload not understood: candidateStageChange without data.application", 0)
     end
     local stage = stage_of(ctx, app)
-    if not (app.id and stage.id) then
+    if not (common.id(ctx, app.id) and stage.id) then -- ids must be ids, not merely present
         error("payload not understood: candidateStageChange without application or stage id", 0)
     end
     local job = common.tab(app.job) or {}

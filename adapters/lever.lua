@@ -356,7 +356,8 @@ local function stage_change(ctx, data)
     local ev = {
         type = "applicant.moved_to_stage",
         candidate = candidate_of(ctx, opp),
-        application = { id = common.id(ctx, opp.id) },
+        -- the opportunity fetched is the one the webhook named
+        application = { id = common.id(ctx, opp.id) or common.id(ctx, data.opportunityId) },
         job = job,
         stage = { id = sid, name = stage_name(ctx, sid) },
     }

@@ -78,6 +78,8 @@ struct httpd {
     struct event *adopt_ev;     /* adopts the connections accepted this turn */
     struct bufferevent **fresh; /* their bufferevents (one reference each) */
     size_t nfresh, capfresh;
+    unsigned long refused;     /* over max_connections since the last log line */
+    int64_t refused_logged_at; /* monotonic ms */
 };
 
 static void send_text(struct evhttp_request *req, int status, const char *ctype,
@@ -147,6 +149,7 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     metrics_add(c->h->e->host->metrics, "atsflow_http_timeouts_total", "", 1);
+    log_msg(LOG_DEBUG, "connection closed: no complete request within read_timeout", NULL, NULL);
     evhttp_connection_free(c->evcon); /* conn_closed frees c */
 }
 
@@ -234,6 +237,16 @@ static void adopt(evutil_socket_t fd, short what, void *arg)
         if (evcon && h->nconns >= h->max_conns) {
             send(bufferevent_getfd(bev), too_many, sizeof too_many - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             metrics_add(h->e->host->metrics, "atsflow_http_connections_refused_total", "", 1);
+            h->refused++;
+            int64_t now = util_mono_ms();
+            if (now - h->refused_logged_at >= 1000) { /* one line a second under a flood */
+                char count[32];
+                snprintf(count, sizeof count, "%lu", h->refused);
+                log_kv(LOG_WARN, "connections refused: too many open (max_connections)",
+                       (const char *[]){"status", "503", "refused", count, NULL});
+                h->refused = 0;
+                h->refused_logged_at = now;
+            }
             evhttp_connection_free(evcon);
         } else if (evcon) {
             struct conn *c = xcalloc(1, sizeof *c);

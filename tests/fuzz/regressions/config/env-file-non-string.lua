@@ -1,0 +1,2 @@
+ats = { sandbox = { webhook_secret = env({}) } }
+admin_token = file(42)
