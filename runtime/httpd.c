@@ -298,10 +298,12 @@ static struct pending *pending_take(struct httpd *h, uint64_t id)
 }
 
 int httpd_reply(struct httpd *h, uint64_t id, int status, const char *ctype,
-                const char *body, size_t len)
+                const char *body, size_t len, const char *const *headers)
 {
     struct pending *p = pending_take(h, id);
     int ok = p && p->req;
+    for (size_t i = 0; ok && headers && headers[i] && headers[i + 1]; i += 2)
+        evhttp_add_header(evhttp_request_get_output_headers(p->req), headers[i], headers[i + 1]);
     if (ok)
         send_text(p->req, status, ctype ? ctype : "text/plain; charset=utf-8", body, len);
     if (p) {

@@ -24,9 +24,10 @@ void httpd_free(struct httpd *h);
 const char *httpd_url(const struct httpd *h);
 /* While draining, webhooks and /events are answered 503. */
 void httpd_drain(struct httpd *h);
-/* Answers pending reply `id`; returns 0, or -1 when the client is gone. */
+/* Answers pending reply `id` (headers: name, value, ..., NULL; may be NULL);
+ * returns 0, or -1 when the client is gone. */
 int httpd_reply(struct httpd *h, uint64_t id, int status, const char *ctype,
-                const char *body, size_t len);
+                const char *body, size_t len, const char *const *headers);
 size_t httpd_pending(const struct httpd *h);
 
 #endif

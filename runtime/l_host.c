@@ -443,7 +443,7 @@ static int l_host_advance(lua_State *L)
     return 0;
 }
 
-/* reply(id, status, content_type, body) -> ok */
+/* reply(id, status, content_type, body, headers?) -> ok */
 static int l_host_reply(lua_State *L)
 {
     struct engine *e = host_of(L)->engine;
@@ -452,7 +452,18 @@ static int l_host_reply(lua_State *L)
     int status = (int)luaL_checkinteger(L, 2);
     const char *ctype = luaL_optstring(L, 3, NULL);
     const char *body = luaL_optlstring(L, 4, "", &len);
-    int ok = e && e->httpd && httpd_reply(e->httpd, (uint64_t)id, status, ctype, body, len) == 0;
+    const char *headers[17] = {NULL};
+    int n = 0;
+    if (lua_istable(L, 5)) {
+        lua_pushnil(L);                               // k
+        while (n < 16 && lua_next(L, 5)) {            // k v
+            headers[n++] = luaL_checkstring(L, -2);   /* the table keeps both alive */
+            headers[n++] = luaL_checkstring(L, -1);
+            lua_pop(L, 1);                            // k
+        }
+    }
+    int ok = e && e->httpd &&
+             httpd_reply(e->httpd, (uint64_t)id, status, ctype, body, len, headers) == 0;
     lua_pushboolean(L, ok);
     return 1;
 }
@@ -584,7 +595,7 @@ static int l_host_is_current(lua_State *L)
 static const luaL_Reg host_funcs[] = {
     {"is_current", l_host_is_current},     /* is_current() -> bool */
     {"open_journal", l_host_open_journal}, /* open_journal(path) -> true | nil, err */
-    {"reply", l_host_reply},       /* reply(id, status, ctype, body) -> ok */
+    {"reply", l_host_reply},       /* reply(id, status, ctype, body, {name = value}?) -> ok */
     {"exit", l_host_exit},         /* exit(code): ends the CLI command */
     {"engine_open", l_host_engine_open},   /* engine_open(path, {database, listen}) -> url | nil, err */
     {"engine_close", l_host_engine_close}, /* engine_close() */

@@ -852,6 +852,37 @@ end
 ---------------------------------------------------------------- routing
 
 -- { method, path pattern, handler, record? }; captures are passed on.
+-- Scripted failures for tests (POST /sandbox/ctl/faults): each rule
+-- { method?, path = Lua pattern, status, times = 1 (-1: always),
+--   retry_after?, json? } answers a matching API request in place of the
+-- simulator, `times` times. Kept in memory: a test world starts without any.
+local faults = {}
+
+local function ctl_faults(_, req)
+    local rules = req.json.rules
+    if type(rules) ~= "table" then fail(400, "faults: send { rules = [ … ] }") end
+    faults = {}
+    for i, f in ipairs(rules) do
+        if type(f.path) ~= "string" or math.type(f.status) == nil then
+            fail(400, ("faults: rule %d needs a path pattern and a status"):format(i))
+        end
+        faults[#faults + 1] = { method = f.method, path = f.path, status = math.tointeger(f.status),
+            times = math.tointeger(f.times or 1), retry_after = f.retry_after, json = f.json }
+    end
+    return 200, { rules = #faults }
+end
+
+-- The fault that answers this request, if any (its count goes down).
+local function take_fault(req)
+    for _, f in ipairs(faults) do
+        if f.times ~= 0 and (not f.method or f.method == req.method) and req.path:find(f.path) then
+            if f.times > 0 then f.times = f.times - 1 end
+            return f
+        end
+    end
+    return nil
+end
+
 local ROUTES = {
     { "GET", "^/sandbox/ats/jobs$", ats_jobs, true },
     { "GET", "^/sandbox/ats/jobs/([^/]+)/stages$", ats_stages, true },
@@ -878,6 +909,7 @@ local ROUTES = {
     { "POST", "^/sandbox/ctl/interview$", ctl_interview },
     { "GET", "^/sandbox/ctl/show$", ctl_show },
     { "GET", "^/sandbox/ctl/requests$", ctl_requests },
+    { "POST", "^/sandbox/ctl/faults$", ctl_faults },
 }
 
 local function find_route(method, path)
@@ -916,6 +948,11 @@ local function dispatch(r, req)
     req.query = req.query or {}
     if is_api(req.path) then
         record(r, req)
+        local f = take_fault(req)
+        if f then
+            if f.retry_after then r.headers = { ["retry-after"] = tostring(f.retry_after) } end
+            return f.status, f.json or { error = "scripted fault " .. f.status }
+        end
     end
     local rt, caps = find_route(req.method, req.path)
     if rt[5] and not authorized(req) then
@@ -951,7 +988,7 @@ function M.handle(id, req)
         status = type(e) == "table" and e.sim_status or 500
         body = cjson.encode({ error = tostring(type(e) == "table" and e.message or e) }) .. "\n"
     end
-    host.reply(id, status, "application/json", body)
+    host.reply(id, status, "application/json", body, r.headers)
 end
 
 return M

@@ -146,6 +146,9 @@ local function new_world(root)
             for k, v in pairs(o or {}) do b[k] = v end
             return ctl("scorecard", b)
         end
+        -- Scripted upstream failures: { { path = "pattern", method?, status,
+        -- times?, retry_after?, json? }, … } answer matching requests first.
+        function w.faults(rules) return ctl("faults", { rules = rules }) end
         function w.interview(email, id) return ctl("interview", { email = email, interview_id = id }) end
         function w.emit(ev)
             local res = call("POST", "/events", ev, { authorization = "Bearer test-admin-token",
