@@ -16,7 +16,7 @@ local M = {
         secrets = { "token", "webhook_secret" },
     },
     -- (doc) 10 requests per 10 s for account tokens.
-    limits = { rate = 1, burst = 10 },
+    limits = { rate = 1, burst = 10, window = 10 }, -- 10 requests per 10 s (doc)
 }
 
 local STAGE_TTL_MS = 10 * 60 * 1000

@@ -142,6 +142,13 @@ function M.ctx(name, adapter, cfg, opts)
             if ok and rh and rh.remaining == 0 and rh.reset_ms then
                 bucket.blocked_until = math.max(bucket.blocked_until, rh.reset_ms)
             end
+            -- the limit differs per account: the bucket follows what the
+            -- upstream says its window allows (spec semantics.md)
+            local window = adapter.limits and adapter.limits.window
+            if ok and rh and tonumber(rh.limit) and window then
+                bucket.rate = math.max(0.1, tonumber(rh.limit) / window)
+                bucket.burst = math.max(1, math.min(tonumber(rh.limit), math.ceil(bucket.rate)))
+            end
             -- the advertised limit per window (seconds, declared by the
             -- adapter) sets the rate, never below the adapter's default
             local lim = adapter.limits or {}

@@ -190,7 +190,7 @@ test("workable declares its config keys, secrets and the documented rate", funct
         optional = { "base_url", "duplicate_candidates" },
         secrets = { "token", "webhook_secret" },
     })
-    eq(wk.limits, { rate = 1, burst = 10 })
+    eq(wk.limits, { rate = 1, burst = 10, window = 10 })
 end)
 
 ---------------------------------------------------------------- webhooks
