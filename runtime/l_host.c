@@ -314,9 +314,15 @@ static int l_host_spawn(lua_State *L)
     return 0;
 }
 
+/* slice(who, times?): a new slice; `times` budgets (loading a whole file
+ * runs every automation's constructor in one slice). */
 static int l_host_slice(lua_State *L)
 {
-    lstate_slice(lstate_of(L), luaL_optstring(L, 1, ""));
+    struct lstate *st = lstate_of(L);
+    lstate_slice(st, luaL_optstring(L, 1, ""));
+    lua_Integer times = luaL_optinteger(L, 2, 1);
+    if (times > 1)
+        st->slice_used = -(long)((times - 1) * st->budget);
     return 0;
 }
 
@@ -611,7 +617,7 @@ static const luaL_Reg host_funcs[] = {
     {"metric", l_host_metric},     /* metric("add"|"set"|"observe", name, labels, v) */
     {"describe", l_host_describe}, /* describe(name, type, help) */
     {"spawn", l_host_spawn},       /* spawn(fname, ...): module[fname] as a new task */
-    {"slice", l_host_slice},       /* slice(who): new instruction budget slice */
+    {"slice", l_host_slice},       /* slice(who, times?): new instruction budget slice */
     {"in_task", l_host_in_task},   /* in_task() -> whether on a task's own thread */
     {"state", l_host_state},       /* state() -> {mem_used, mem_peak, mem_cap, tasks, budget} */
     {"limits", l_host_limits},     /* limits(mem_cap, budget) */

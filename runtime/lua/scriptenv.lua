@@ -683,7 +683,8 @@ function M.load(dir, files)
             if not chunk then
                 set.errors[#set.errors + 1] = located(path, lerr)
             else
-                host.slice("loading " .. path)
+                -- a file's top level may declare many automations: 100 budgets
+                host.slice("loading " .. path, 100)
                 local ok, rerr2 = pcall(chunk)
                 if not ok then set.errors[#set.errors + 1] = located(path, rerr2) end
                 M.end_slice()
