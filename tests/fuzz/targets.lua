@@ -56,10 +56,19 @@ local SLOPPY = { "attempt to ", "bad argument", "stack overflow", "table index i
                  "number has no integer representation", "invalid value (at index",
                  "C stack overflow" }
 
+-- A deliberate failure is raised without a position (error(msg, 0)); the
+-- Lua VM puts "chunk:line:" before its own messages, so one that points
+-- into runtime code is an accident. (The phrase alone would also match a
+-- reason that quotes upstream text, e.g. "unknown operation attempt to…".)
 local function sloppy(msg)
     msg = tostring(msg)
+    local located = msg:match("^%[atsflow%][^:]*:%d+: ") ~= nil
     for _, s in ipairs(SLOPPY) do
-        if msg:find(s, 1, true) then return s end
+        -- (a C function's "bad argument #n to …" has no position: it must
+        -- then begin the message, not sit in quoted text)
+        if msg:find(s, 1, true) and (located or (s == "bad argument" and msg:find("^bad argument #"))) then
+            return s
+        end
     end
     return nil
 end
