@@ -8,7 +8,7 @@
  * Modes (-m):
  *   closed  saturation: -c connections each send the next request as soon as
  *           the answer arrives, for -d seconds after -w seconds of warm-up
- *           (or until -n requests were answered)
+ *           (or until -n requests were answered, within -d seconds if given)
  *   rate    open loop: requests are due at a fixed rate -r from a pool of -c
  *           connections; latency counts from the time a request was due, so
  *           queueing behind a slow answer is measured (no coordinated omission)
@@ -424,7 +424,7 @@ static void setup_net(void)
 /* ------------------------------------------------------------ closed loop */
 
 static uint64_t stop_at;
-static int stopping;
+static int stopping, duration_given;
 
 static void closed_next(struct conn *c)
 {
@@ -453,9 +453,9 @@ static void run_closed(void)
     measure_from = t0 + (uint64_t)(opt.warmup * 1e9);
     stop_at = measure_from + (uint64_t)(opt.duration * 1e9);
     measure_to = stop_at;
-    if (opt.max_requests) {
+    if (opt.max_requests) { /* -n requests, or -d seconds when given, whichever first */
         measure_from = t0;
-        stop_at = UINT64_MAX;
+        stop_at = duration_given ? t0 + (uint64_t)(opt.duration * 1e9) : UINT64_MAX;
         measure_to = 0;
     }
     on_answer = closed_answer;
@@ -746,7 +746,7 @@ int main(int argc, char **argv)
         case 'e': opt.etype = v; break;
         case 'i': opt.prefix = v; break;
         case 'c': opt.conns = atoi(v); break;
-        case 'd': opt.duration = atof(v); break;
+        case 'd': opt.duration = atof(v); duration_given = 1; break;
         case 'w': opt.warmup = atof(v); break;
         case 'r': opt.rate = atof(v); break;
         case 'n': opt.max_requests = atoll(v); break;

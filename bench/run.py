@@ -443,8 +443,8 @@ def scen_memory(ctx):
         try:
             idle = rss_kb(d.pid)["VmRSS"]
             r = loadgen(ctx, "-m", "closed", "-c", ctx.conns, "-n", ctx.memory_events,
-                        "-e", "application.created", *sandbox_load(ctx, d.port, "mem"),
-                        timeout=ctx.memory_timeout + 30)
+                        "-d", ctx.memory_timeout, "-e", "application.created",
+                        *sandbox_load(ctx, d.port, "mem"), timeout=ctx.memory_timeout + 30)
             # let processing finish, then read the high-water mark
             deadline = time.time() + 30
             while time.time() < deadline:
@@ -628,7 +628,7 @@ def main():
     ctx.e2e_events = 1000 if q else 5000
     ctx.e2e_timeout = 60 if q else 90
     ctx.memory_events = ctx_memory_events = 10000 if q else 100000
-    ctx.memory_timeout = 120
+    ctx.memory_timeout = 60  # seconds at most per memory run (the events sent are printed)
     ctx.reloads = 5
     for p in (ctx.binary, ctx.loadgen, ctx.refserver, ctx.fakeups):
         if not os.access(p, os.X_OK):

@@ -105,12 +105,33 @@ local function conditions_met(a, ev, view)
     return met, results
 end
 
+-- The automations whose trigger is on event type `etype`, in load order,
+-- built once per loaded set: an event is judged against these only (every
+-- other trigger answers "other event type", which is not recorded).
+local by_type = setmetatable({}, { __mode = "k" })
+local function on_type(S, etype)
+    local list = S.set.list
+    local idx = by_type[list]
+    if not idx or idx.n ~= #list then
+        idx = { n = #list, lists = {} }
+        for _, a in ipairs(list) do
+            local e = a.trigger.event
+            if e ~= nil then
+                idx.lists[e] = idx.lists[e] or {}
+                table.insert(idx.lists[e], a)
+            end
+        end
+        by_type[list] = idx
+    end
+    return idx.lists[etype] or {}
+end
+
 -- Whether an enabled automation's trigger matches the event, conditions
 -- aside: adapters ask before fetching data for an event (spec semantics.md
 -- "Scope": an event no automation refers to causes no upstream call).
 function M.refers(S, ev)
     if not S.set then return true end
-    for _, a in ipairs(S.set.list) do
+    for _, a in ipairs(on_type(S, ev.type)) do
         if a.enabled and trigger_matches(a, ev, S) then return true end
     end
     return false
@@ -120,7 +141,7 @@ function M.decide(S, ev)
     local decisions, matched = { automations = {} }, {}
     local view = frozen(ev)
     local refer = false
-    for _, a in ipairs(S.set.list) do
+    for _, a in ipairs(on_type(S, ev.type)) do
         local ok, why = trigger_matches(a, ev, S)
         if ok then refer = true end
         if ok and not a.enabled then ok, why = false, "disabled" end

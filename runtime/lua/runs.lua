@@ -14,10 +14,18 @@ M.current = setmetatable({}, { __mode = "k" }) -- thread -> run context
 
 local function log(level, msg, kv) host.log(level, msg, kv or {}) end
 
+-- waiting is a set of queue keys; its size is kept, not counted on every
+-- pump (that was O(queues) per run started or finished)
+local nwaiting = 0
+local function set_waiting(key, on)
+    if (waiting[key] ~= nil) ~= on then
+        nwaiting = nwaiting + (on and 1 or -1)
+        waiting[key] = on or nil
+    end
+end
+
 local function depth()
-    local n = 0
-    for _ in pairs(waiting) do n = n + 1 end
-    host.metric("set", "atsflow_queue_depth", "", n)
+    host.metric("set", "atsflow_queue_depth", "", nwaiting)
 end
 
 -- Starts queued heads while below the concurrency bound.
@@ -28,7 +36,7 @@ local function pump(S)
         if not q.busy and #q > 0 then
             q.busy = true
             running.n = running.n + 1
-            waiting[key] = nil
+            set_waiting(key, false)
             host.spawn("run_task", q[1])
         end
     end
@@ -44,7 +52,7 @@ function M.enqueue(S, run_id, key)
     queues[key] = q
     for _, id in ipairs(q) do if id == run_id then return end end
     q[#q + 1] = run_id
-    waiting[key] = true
+    set_waiting(key, true)
     pump(S)
 end
 
@@ -61,7 +69,7 @@ local function finished(S, key)
     if q then
         table.remove(q, 1)
         q.busy = false
-        if #q == 0 then queues[key] = nil else waiting[key] = true end
+        if #q == 0 then queues[key] = nil else set_waiting(key, true) end
     end
     running.n = running.n - 1
     pump(S)
