@@ -9,6 +9,8 @@ local common = require "adapters.common"
 local M = {
     name = "ashby",
     kind = "ats",
+    -- parse makes no upstream call: the intake's parse is reused (engine.lua)
+    parse_is_pure = true,
     config = {
         required = { "api_key", "webhook_secret" },
         optional = { "base_url", "duplicate_candidates" },

@@ -8,6 +8,8 @@ local common = require "adapters.common"
 local M = {
     name = "greenhouse",
     kind = "ats",
+    -- parse makes no upstream call: the intake's parse is reused (engine.lua)
+    parse_is_pure = true,
     config = {
         required = { "client_id", "client_secret", "user_id", "webhook_secret" },
         optional = { "base_url", "auth_url", "duplicate_candidates" },

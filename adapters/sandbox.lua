@@ -10,6 +10,8 @@ local stdwebhooks = require "stdwebhooks"
 local M = {
     name = "sandbox",
     kind = "ats",
+    -- parse makes no upstream call: the intake's parse is reused (engine.lua)
+    parse_is_pure = true,
     config = {
         -- nothing is required: the host generates and keeps the secret
         required = {},

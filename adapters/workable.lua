@@ -10,6 +10,8 @@ local common = require "adapters.common"
 local M = {
     name = "workable",
     kind = "ats",
+    -- parse makes no upstream call: the intake's parse is reused (engine.lua)
+    parse_is_pure = true,
     config = {
         required = { "subdomain", "token", "member_id", "webhook_secret" },
         optional = { "base_url", "duplicate_candidates" },

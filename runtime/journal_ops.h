@@ -56,12 +56,11 @@ static const struct journal_op journal_ops[] = {
      "SELECT id, source, delivery_key, received_at, status, reason FROM deliveries"
      " WHERE (?1 IS NULL OR status = ?1) AND received_at >= ?2 ORDER BY id DESC LIMIT ?3"},
     {"deliveries_since", 'r', "SELECT id FROM deliveries WHERE received_at >= ?1 ORDER BY id"},
-    {"event_add", 'w',
+    {"event_put", 'w',
      "INSERT INTO events(id, delivery_id, type, source, received_at, body, status, reason,"
-     " script_version) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"},
-    {"event_status", 'w',
-     "UPDATE events SET status = ?1, reason = ?2, decisions = ?3, script_version = ?4"
-     " WHERE id = ?5"},
+     " decisions, script_version) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+     " ON CONFLICT(id) DO UPDATE SET status = excluded.status, reason = excluded.reason,"
+     " decisions = excluded.decisions, script_version = excluded.script_version"},
     {"event_get", 'r', "SELECT * FROM events WHERE id = ?1"},
     {"events_of_delivery", 'r', "SELECT * FROM events WHERE delivery_id = ?1 ORDER BY id"},
     {"events_list", 'r',

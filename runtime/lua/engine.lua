@@ -165,14 +165,22 @@ end
 -- A ping needs no I/O to recognise: parse runs in a throwaway coroutine,
 -- where any I/O primitive raises at once (it is not a task), so a parse that
 -- needs the network is simply "not a ping" and nothing is sent.
+-- Also returns the events when the adapter's parse is pure (no I/O, same
+-- result in a task), so that processing does not parse the body again.
 function M.ping_check(a, req)
     local co = coroutine.create(a.mod.parse)
     local ok, res = coroutine.resume(co, a.ctx, req)
     if ok and type(res) == "table" and res.ping then
         return res.reply or { status = 200, body = "ok\n" }
     end
+    if ok and a.mod.parse_is_pure and type(res) == "table" then return nil, res end
     return nil
 end
+
+-- Deliveries journaled by this version and not yet processed, by id: the
+-- row as written and the events parsed at intake (read back from the
+-- journal when absent: after a restart, a reload or a replay).
+local fresh = {}
 
 -- Called by the HTTP intake for POST /webhooks/{source}; never yields.
 -- Returns { status, body, delivery = rowid when journaled (answer after commit) }.
@@ -183,7 +191,7 @@ function M.intake(source, req)
     if not ok then good, why = false, "verification error" end
     if not good then return reject(source, 401, why or "bad signature") end
     local key = a.mod.delivery_id(a.ctx, req)
-    local pre = M.ping_check(a, req)
+    local pre, parsed = M.ping_check(a, req)
     if pre then
         metric("atsflow_webhooks_total", ('source="%s",outcome="ping"'):format(source))
         return pre
@@ -194,7 +202,10 @@ function M.intake(source, req)
         -- the first copy may still sit in the open transaction: answer after it commits
         return { status = 200, body = "duplicate\n", after_commit = true }
     end
-    local id = host.journal("delivery_add", source, key, now, journal_headers(req.headers), req.body).last_id
+    local headers = journal_headers(req.headers)
+    local id = host.journal("delivery_add", source, key, now, headers, req.body).last_id
+    fresh[id] = { id = id, source = source, delivery_key = key, received_at = now,
+                  headers = headers, body = req.body, status = "accepted", parsed = parsed }
     metric("atsflow_webhooks_total", ('source="%s",outcome="accepted"'):format(source))
     return { status = a.mod.accept_status or 200, body = "ok\n", delivery = id }
 end
@@ -265,7 +276,7 @@ local function parse_delivery(d)
     end
     local a = S.adapters[d.source]
     if not a then error("source '" .. d.source .. "' is no longer configured", 0) end
-    local res = a.mod.parse(a.ctx, req_of(d))
+    local res = d.parsed or a.mod.parse(a.ctx, req_of(d))
     if type(res) == "table" and res.ping then return {} end
     return res
 end
@@ -311,28 +322,28 @@ local function queue_key(ev)
     return (ev.ats or ev.source) .. ":" .. tostring(who)
 end
 
-local function record_event(d, ev, status, reason, decisions)
-    host.journal("event_add", ev.id, d.id, ev.type, ev.source, d.received_at,
-        cjson.encode(ev), status, reason, S.version)
-    host.journal("event_status", status, reason, cjson.encode(decisions), S.version, ev.id)
+-- One write: a replayed event keeps its body and gets the new outcome.
+local function record_event(d, ev, status, reason, decisions, text)
+    host.journal("event_put", ev.id, d.id, ev.type, ev.source, d.received_at,
+        text or cjson.encode(ev), status, reason, cjson.encode(decisions), S.version)
     metric("atsflow_events_total", ('type="%s",status="%s"'):format(ev.type, status))
 end
 
 -- Matches one event, creates its runs; returns status, reason.
-local function route(d, ev)
+local function route(d, ev, text)
     if ev.type == "catalog.changed" then
         host.spawn("refresh_catalog", ev.source)
-        record_event(d, ev, "ignored", "catalog refresh scheduled", {})
+        record_event(d, ev, "ignored", "catalog refresh scheduled", {}, text)
         return "ignored"
     end
     local decisions, matched = require("match").decide(S, ev)
     if #matched == 0 then
         local reason = decisions.reason or "no automation refers to this event"
-        record_event(d, ev, "ignored", reason, decisions)
+        record_event(d, ev, "ignored", reason, decisions, text)
         log("info", "event ignored", { "event", ev.id, "type", ev.type, "reason", reason })
         return "ignored"
     end
-    record_event(d, ev, "processed", nil, decisions)
+    record_event(d, ev, "processed", nil, decisions, text)
     local names = {}
     for _, a in ipairs(matched) do names[#names + 1] = a.name end
     log("info", "event matched", { "event", ev.id, "type", ev.type, "automations", table.concat(names, ", ") })
@@ -354,26 +365,33 @@ local function process(d)
         return
     end
     -- events the journal cannot store (NaN or Infinity, nesting deeper than
-    -- the encoder goes) would fail the same way on every retry
-    local storable, err = pcall(cjson.encode, evs)
-    if not storable then
-        local why = "payload not understood: " .. tostring(err):gsub("^.-:%d+: ", "")
-        host.journal("delivery_status", "failed", M.mask(why), host.now(), d.id)
-        log("warn", "delivery not understood", { "delivery", d.id, "source", d.source, "reason", M.mask(why) })
-        return
-    end
-    local any = false
+    -- the encoder goes) would fail the same way on every retry; each is
+    -- encoded once, normalized, and that text is what is journaled
+    local texts = {}
     for n, ev in ipairs(evs) do
-        normalize(d, ev, n)
-        if route(d, ev) == "processed" then any = true end
+        local storable, text = pcall(cjson.encode, normalize(d, ev, n))
+        if not storable then
+            local why = "payload not understood: " .. tostring(text):gsub("^.-:%d+: ", "")
+            host.journal("delivery_status", "failed", M.mask(why), host.now(), d.id)
+            log("warn", "delivery not understood", { "delivery", d.id, "source", d.source, "reason", M.mask(why) })
+            return false
+        end
+        texts[n] = text
+    end
+    local runs = false
+    for n, ev in ipairs(evs) do
+        if route(d, ev, texts[n]) == "processed" then runs = true end
     end
     local reason = #evs == 0 and "no event atsflow uses" or nil
-    host.journal("delivery_status", any and "processed" or "ignored", reason, host.now(), d.id)
+    host.journal("delivery_status", runs and "processed" or "ignored", reason, host.now(), d.id)
+    return runs
 end
 
 -- Task: turns one journaled delivery into events and runs.
 function M.process_delivery(id)
-    local d = host.journal("delivery_get", id)[1]
+    local d = fresh[id]
+    fresh[id] = nil
+    d = d or host.journal("delivery_get", id)[1]
     if not d or d.status ~= "accepted" then return end
     local ok, err = pcall(process, d)
     local retryable = type(err) == "table" and err.retryable
@@ -394,6 +412,9 @@ function M.process_delivery(id)
         host.sleep(30000)
         return host.spawn("process_delivery", id)
     end
+    -- no run: the outcome rides on the next group commit, unwaited (a
+    -- crash before it only means processing the delivery again at start)
+    if not err then return end
     if not host.commit() then
         return log("error", "journal commit failed; delivery stays accepted", { "delivery", id })
     end

@@ -521,7 +521,7 @@ function M.journal(data)
     if not ok then return end -- not storable: the engine marks such deliveries failed
     local evid = type(ev.id) == "string" and ev.id or ("fuzz:" .. key .. ":" .. jcount)
     local etype = type(ev.type) == "string" and ev.type or "fuzz.event"
-    host.journal("event_add", evid .. "#" .. jcount, id, etype, "fuzz", M.NOW, text, "processed", nil, "fuzz")
+    host.journal("event_put", evid .. "#" .. jcount, id, etype, "fuzz", M.NOW, text, "processed", nil, "{}", "fuzz")
     local erow = host.journal("event_get", evid .. "#" .. jcount)[1]
     if not erow or erow.body ~= text then broken("event JSON changed in the journal") end
     local back = json.decode(erow.body)

@@ -127,7 +127,7 @@ static void an_unknown_operation_is_an_error(void **state)
     free(err);
     assert_int_equal(journal_op_writes("drop_everything"), -1);
     assert_int_equal(journal_op_writes("event_get"), 0);
-    assert_int_equal(journal_op_writes("event_add"), 1);
+    assert_int_equal(journal_op_writes("event_put"), 1);
     journal_close(j);
 }
 
