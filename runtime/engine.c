@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "metrics.h"
 #include "host.h"
+#include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
 #include "log.h"
@@ -233,13 +234,31 @@ const char *engine_version(const struct engine *e)
     return e->current && e->current->version ? e->current->version : "none";
 }
 
+static int parked_here(const void *arg, long client_port, long server_port)
+{
+    return httpd_parked_peer(arg, client_port, server_port);
+}
+
+int engine_idle(const struct host *h)
+{
+    const struct engine *e = h->engine;
+    const struct httpd *d = e ? e->httpd : NULL;
+    return !h->ready_head && (!h->journal || !journal_busy(h->journal)) &&
+           httpc_busy(h->httpc, d ? parked_here : NULL, d) == 0 &&
+           (!d || httpd_pending(d) == 0);
+}
+
 void engine_close(struct engine *e)
 {
+    /* nothing may wake a task of a closed world (tests open many): not a
+     * timer, nor a transfer still waiting on a parked reply */
+    if (e->host && e->host->virtual_time) {
+        host_cleanup_timers(e->host);
+        if (e->host->httpc)
+            httpc_cancel_all(e->host->httpc);
+    }
     httpd_free(e->httpd);
     e->httpd = NULL;
-    /* nothing may wake a task of a closed world (tests open many) */
-    if (e->host && e->host->virtual_time)
-        host_cleanup_timers(e->host);
     if (e->current)
         lstate_close(e->current);
     if (e->sim)

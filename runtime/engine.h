@@ -43,6 +43,11 @@ void engine_close(struct engine *e);
 /* Compiles the scripts into a fresh state and swaps it in; on failure the
  * old version stays and *err says why. */
 int engine_reload(struct engine *e, char **err);
+/* The world h runs is idle: no task runnable, no commit pending, nothing in
+ * flight but requests the simulator parked (a stalled upstream, which only
+ * the clock ends). Tests settle on this; tasks asleep on the virtual clock
+ * count as idle. */
+int engine_idle(const struct host *h);
 /* Version hash of the active scripts. */
 const char *engine_version(const struct engine *e);
 

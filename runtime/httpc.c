@@ -2,6 +2,7 @@
  * per socket curl asks us to watch, and every in-flight transfer with its
  * buffers. Relies on the caller's event_base for all I/O (curl's multi_socket
  * pattern, as in multi-event.c/hiperfifo.c) and on util.h for allocation. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,6 +361,58 @@ static void finish(struct httpc *h, CURL *easy, CURLcode result)
     xfer_free(x);
 }
 
+/* The transfer started with callback argument arg, or NULL. */
+static struct xfer *xfer_of(const struct httpc *h, const void *arg)
+{
+    for (struct xfer *x = h->xfers; x; x = x->next)
+        if (x->arg == arg)
+            return x;
+    return NULL;
+}
+
+int httpc_time_out(struct httpc *h, void *arg, const char *why)
+{
+    struct httpc_response res;
+    struct xfer *x = xfer_of(h, arg);
+
+    if (!x)
+        return -1;
+    xfer_unlink(h, x);
+    curl_multi_remove_handle(h->multi, x->easy);
+    /* reported like curl's own CURLE_OPERATION_TIMEDOUT (fill_response) */
+    snprintf(x->errbuf, sizeof x->errbuf, "%s", why);
+    fill_response(x, CURLE_OPERATION_TIMEDOUT, &res);
+    x->done(x->arg, &res);
+    xfer_free(x);
+    return 0;
+}
+
+void httpc_cancel_all(struct httpc *h)
+{
+    while (h->xfers) {
+        struct xfer *x = h->xfers;
+
+        xfer_unlink(h, x); // NOLINT(clang-analyzer-unix.Malloc): x is the head, prev is NULL
+        curl_multi_remove_handle(h->multi, x->easy);
+        xfer_free(x);
+    }
+}
+
+size_t httpc_busy(const struct httpc *h, httpc_parked_fn parked, const void *arg)
+{
+    size_t n = 0;
+
+    for (const struct xfer *x = h->xfers; x; x = x->next) {
+        long local = 0, remote = 0;
+
+        curl_easy_getinfo(x->easy, CURLINFO_LOCAL_PORT, &local);
+        curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_PORT, &remote);
+        if (!parked || local <= 0 || !parked(arg, local, remote))
+            n++;
+    }
+    return n;
+}
+
 static void drain(struct httpc *h)
 {
     CURLMsg *msg;
@@ -472,13 +525,7 @@ void httpc_free(struct httpc *h)
 {
     if (!h)
         return;
-    while (h->xfers) {
-        struct xfer *x = h->xfers;
-
-        xfer_unlink(h, x); // NOLINT(clang-analyzer-unix.Malloc): x is the head, prev is NULL
-        curl_multi_remove_handle(h->multi, x->easy);
-        xfer_free(x);
-    }
+    httpc_cancel_all(h);
     curl_multi_cleanup(h->multi);
     /* curl should have said CURL_POLL_REMOVE for every socket by now; free any
      * it did not rather than leave an event pointing at a dead httpc. */

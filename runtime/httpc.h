@@ -49,4 +49,19 @@ int httpc_start(struct httpc *h, const struct httpc_request *req,
 /* Number of transfers in flight. */
 size_t httpc_pending(const struct httpc *h);
 
+/* Ends the transfer started with callback argument `arg` as a time-out
+ * (status 0, timed_out 1, error `why`), calling back at once: the virtual
+ * clock's deadlines under `atsflow test`. Returns -1 when there is none. */
+int httpc_time_out(struct httpc *h, void *arg, const char *why);
+
+/* Drops every transfer without calling back (a closed test world's). */
+void httpc_cancel_all(struct httpc *h);
+
+/* Whether the server end of a connection (the client's local and remote
+ * ports) holds its request without answering on purpose. */
+typedef int (*httpc_parked_fn)(const void *arg, long local_port, long remote_port);
+
+/* Transfers in flight, but those `parked` claims (may be NULL). */
+size_t httpc_busy(const struct httpc *h, httpc_parked_fn parked, const void *arg);
+
 #endif

@@ -44,6 +44,8 @@ struct pending {
     int status;
     char *body;
     int64_t delivery;
+    int parked; /* never answered: dropped when the client goes away */
+    ev_uint16_t peer_port;
     struct pending *next;
 };
 
@@ -71,7 +73,8 @@ struct httpd {
     int draining;
     uint64_t next_id;
     struct pending *pending;
-    size_t npending;
+    size_t npending; /* not parked */
+    int port;        /* the bound port */
     struct conn *conns;
     size_t nconns, max_conns;
     struct timeval read_tv;
@@ -129,9 +132,18 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct conn *c = arg;
     struct httpd *h = c->h;
-    for (struct pending *p = h->pending; p; p = p->next)
+    for (struct pending **pp = &h->pending; *pp;) {
+        struct pending *p = *pp;
+        if (p->conn == evcon && p->parked) {
+            *pp = p->next;
+            free(p->body);
+            free(p);
+            continue;
+        }
         if (p->conn == evcon)
             p->req = NULL;
+        pp = &p->next;
+    }
     evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->sniff);
     event_free(c->deadline);
     if (c->prev)
@@ -290,7 +302,8 @@ static struct pending *pending_take(struct httpd *h, uint64_t id)
         if ((*pp)->id == id) {
             struct pending *p = *pp;
             *pp = p->next;
-            h->npending--;
+            if (!p->parked)
+                h->npending--;
             return p;
         }
     }
@@ -316,6 +329,36 @@ int httpd_reply(struct httpd *h, uint64_t id, int status, const char *ctype,
 size_t httpd_pending(const struct httpd *h)
 {
     return h->npending;
+}
+
+int httpd_park(struct httpd *h, uint64_t id)
+{
+    for (struct pending *p = h->pending; p; p = p->next) {
+        if (p->id != id || p->parked)
+            continue;
+        if (!p->req) { /* the client is gone already: nothing to hold */
+            pending_take(h, id);
+            free(p->body);
+            free(p);
+            return -1;
+        }
+        char *addr = NULL; /* evhttp's own string */
+        evhttp_connection_get_peer(p->conn, &addr, &p->peer_port);
+        p->parked = 1;
+        h->npending--;
+        return 0;
+    }
+    return -1;
+}
+
+int httpd_parked_peer(const struct httpd *h, long client_port, long server_port)
+{
+    if (server_port != h->port)
+        return 0;
+    for (const struct pending *p = h->pending; p; p = p->next)
+        if (p->parked && p->peer_port == client_port)
+            return 1;
+    return 0;
 }
 
 /* ---- request → Lua ---- */
@@ -716,6 +759,7 @@ static int bind_listen(struct httpd *h, const char *listen, char **err)
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     int bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    h->port = bound;
     snprintf(h->url, sizeof h->url, "http://%s:%d",
              strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, bound);
     return 0;

@@ -28,6 +28,14 @@ void httpd_drain(struct httpd *h);
  * returns 0, or -1 when the client is gone. */
 int httpd_reply(struct httpd *h, uint64_t id, int status, const char *ctype,
                 const char *body, size_t len, const char *const *headers);
+/* Pending replies, but parked ones. */
 size_t httpd_pending(const struct httpd *h);
+/* Pending reply `id` is never answered (the simulator's stalled upstream):
+ * dropped when its client goes away, not counted by httpd_pending.
+ * Returns 0, or -1 when there is no such reply or its client is gone. */
+int httpd_park(struct httpd *h, uint64_t id);
+/* Whether the client at `client_port`, connected to `server_port`, waits
+ * on a parked reply of ours. */
+int httpd_parked_peer(const struct httpd *h, long client_port, long server_port);
 
 #endif

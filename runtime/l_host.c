@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,8 +105,23 @@ static void push_response(lua_State *co, const struct httpc_response *res)
 static void http_done(void *arg, const struct httpc_response *res)
 {
     struct task *t = arg;
+    if (t->deadline)
+        host_timer_cancel(t->ctx.st->host, t->deadline);
+    t->deadline = NULL;
     push_response(t->co, res);
     task_resume(t, 1);
+}
+
+/* Under the virtual clock a request times out when that clock says so: a
+ * stalled upstream (a parked reply) costs no real time in tests. */
+static void http_deadline(void *arg)
+{
+    struct task *t = arg;
+    char why[96];
+    t->deadline = NULL;
+    snprintf(why, sizeof why,
+             "Operation timed out after %ld milliseconds of virtual time", t->timeout_ms);
+    httpc_time_out(t->ctx.st->host->httpc, t, why);
 }
 
 /* Collects a { name = value } table into "Name: value" lines. */
@@ -153,6 +169,8 @@ static int l_host_http(lua_State *L)
     luaL_argcheck(L, req.url != NULL, 1, "url is required");
     lua_getfield(L, 1, "timeout_ms"); // timeout
     req.timeout_ms = (long)luaL_optinteger(L, -1, 30000);
+    if (req.timeout_ms <= 0)
+        req.timeout_ms = 30000;
     lua_getfield(L, 1, "headers");    // timeout headers
     const char **lines = header_lines(L, lua_istable(L, -1) ? lua_gettop(L) : 0);
     req.headers = lines;
@@ -165,6 +183,10 @@ static int l_host_http(lua_State *L)
         lua_pushstring(L, err);
         free(err);
         return 2;
+    }
+    if (host_of(L)->virtual_time) {
+        t->timeout_ms = req.timeout_ms;
+        t->deadline = host_timer_add(host_of(L), req.timeout_ms, http_deadline, t);
     }
     t->wait = "http";
     return lua_yield(L, 0);
@@ -449,6 +471,27 @@ static int l_host_advance(lua_State *L)
     return 0;
 }
 
+/* next_due() -> due time (virtual ms) of the earliest timer, or nil */
+static int l_host_next_due(lua_State *L)
+{
+    int64_t due = host_next_due(host_of(L));
+    if (due < 0)
+        lua_pushnil(L);
+    else
+        lua_pushinteger(L, due);
+    return 1;
+}
+
+/* park(id) -> ok: request id is never answered (a stalled upstream); false
+ * when its client is gone already */
+static int l_host_park(lua_State *L)
+{
+    struct engine *e = host_of(L)->engine;
+    lua_Integer id = luaL_checkinteger(L, 1);
+    lua_pushboolean(L, e && e->httpd && httpd_park(e->httpd, (uint64_t)id) == 0);
+    return 1;
+}
+
 /* reply(id, status, content_type, body, headers?) -> ok */
 static int l_host_reply(lua_State *L)
 {
@@ -528,13 +571,6 @@ static int l_host_engine_spawn(lua_State *L)
     return 0;
 }
 
-static int world_idle(struct host *h)
-{
-    struct engine *e = h->engine;
-    return !h->ready_head && (!h->journal || !journal_busy(h->journal)) &&
-           httpc_pending(h->httpc) == 0 && (!e || !e->httpd || httpd_pending(e->httpd) == 0);
-}
-
 struct idle_wait {
     struct task *t;
     struct event *ev;
@@ -545,7 +581,7 @@ static void idle_check(evutil_socket_t fd, short what, void *arg)
 {
     struct idle_wait *w = arg;
     struct host *h = lstate_of(w->t->co)->host;
-    w->quiet = world_idle(h) ? w->quiet + 1 : 0;
+    w->quiet = engine_idle(h) ? w->quiet + 1 : 0;
     if (w->quiet < 3) {
         struct timeval tv = {0, 1000};
         evtimer_add(w->ev, &tv);
@@ -626,6 +662,8 @@ static const luaL_Reg host_funcs[] = {
     {"read_file", l_host_read_file}, /* read_file(path) -> data | nil, err */
     {"list_dir", l_host_list_dir}, /* list_dir(path) -> {names} | nil, err */
     {"advance", l_host_advance},   /* advance(ms): virtual clock only */
+    {"next_due", l_host_next_due}, /* next_due() -> virtual ms of the next timer | nil */
+    {"park", l_host_park},         /* park(id) -> ok: never answer request id */
     {NULL, NULL},
 };
 

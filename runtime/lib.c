@@ -455,21 +455,12 @@ char *atsflow_sandbox(atsflow_t *af, const char *command, const char *json_args)
 
 /* ---- running and time ---- */
 
-/* Nothing runnable, nothing in flight (tasks sleeping on the virtual clock
- * count as idle): l_host.c's idle_wait, from C, so that a timeout leaves
- * nothing behind. */
-static int world_idle(const atsflow_t *af)
-{
-    const struct host *h = &af->host;
-    return !h->ready_head && (!h->journal || !journal_busy(h->journal)) &&
-           httpc_pending(h->httpc) == 0 &&
-           (!af->engine.httpd || httpd_pending(af->engine.httpd) == 0);
-}
-
 static void tick(evutil_socket_t fd, short what, void *arg)
 {
 }
 
+/* Runs the loop until engine_idle holds three checks in a row: l_host.c's
+ * idle_wait, from C, so that a timeout leaves nothing behind. */
 static int settle(atsflow_t *af, long timeout_ms)
 {
     int64_t deadline = util_mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000);
@@ -479,7 +470,7 @@ static int settle(atsflow_t *af, long timeout_ms)
         struct timeval tv = {0, 1000};
         evtimer_add(t, &tv);
         rc = event_base_loop(af->base, EVLOOP_ONCE);
-        quiet = world_idle(af) ? quiet + 1 : 0;
+        quiet = engine_idle(&af->host) ? quiet + 1 : 0; /* as idle_wait */
         if (quiet < 3 && util_mono_ms() >= deadline)
             break;
     }

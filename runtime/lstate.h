@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 struct host;
+struct host_timer;
 
 enum lctx_kind { LCTX_STATE = 0x5354, LCTX_TASK = 0x5441 };
 
@@ -22,6 +23,8 @@ struct task {
     lua_State *co;
     int ref;         /* keeps the thread alive */
     const char *wait; /* why it is suspended (NULL while running) */
+    struct host_timer *deadline; /* its HTTP request's, on the virtual clock */
+    long timeout_ms;             /* that request's time-out */
     long id;
     struct task *next; /* ready queue */
     struct task *lprev, *lnext; /* the state's live tasks */

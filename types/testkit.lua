@@ -47,6 +47,18 @@ function fixture(path) end
 ---@field headers table<string, string>
 ---@field json? any
 ---@field seq integer
+---@field at integer when it arrived, virtual ms since the epoch
+---@field timed_out? true a `timeout = true` fault held it unanswered
+
+---A scripted upstream answer (w.faults): either `status` or `timeout = true`.
+---@class atsflow.FaultRule
+---@field path string Lua pattern over the request path, e.g. "/invitations$"
+---@field method? string only requests with this method
+---@field status? integer answer this status instead of the simulator
+---@field timeout? boolean never answer: the client times out after its request time-out (30 s) on the virtual clock
+---@field times? integer how many matching requests (default 1; -1: every one)
+---@field retry_after? integer seconds, sent as Retry-After
+---@field json? any the body instead of { error = "scripted fault N" }
 
 ---@class atsflow.HttpResponse
 ---@field status integer
@@ -116,12 +128,24 @@ function World.emit(event) end
 ---@return atsflow.HttpResponse
 function World.webhook(source, body, headers) end
 
----Waits until nothing is runnable and nothing is in flight.
+---Scripted upstream answers for the simulated ATS and Coderbyte (replacing
+---the rules set before); matching requests are still recorded.
+---@param rules atsflow.FaultRule[]
+---@return { rules: integer }
+function World.faults(rules) end
+
+---Waits until nothing is runnable and nothing is in flight (a request to a
+---stalled upstream waits for the clock and does not count).
 function World.settle() end
 
----Moves the virtual clock (retries, backoff, report waits fire), then settles.
+---Moves the virtual clock, firing due timers in order (retries, backoff,
+---report waits, request time-outs) and settling after each.
 ---@param duration string|integer "10m", "30s", or milliseconds
 function World.advance(duration) end
+
+---The virtual clock.
+---@return integer ms since the epoch
+function World.now() end
 
 ---What was sent to the simulated upstreams, in order.
 ---@param filter? { method?: string, path?: string } path is a Lua pattern
@@ -190,14 +214,103 @@ function json.encode(value) end
 ---@return any
 function json.decode(text) end
 
----The runtime's crypto module (hmac_sha256, sha256, hex, equal, base64*, random).
----@type table
-crypto = nil
+---The runtime's crypto module (runtime/l_crypto.c). Raw bytes are strings.
+crypto = {}
 
----JWT helpers (verify_hs256, ...).
----@type table
-jwt = nil
+---@param key string
+---@param msg string
+---@return string mac 32 raw bytes
+function crypto.hmac_sha256(key, msg) end
+
+---@param msg string
+---@return string digest 32 raw bytes
+function crypto.sha256(msg) end
+
+---@param raw string
+---@return string hex lower-case
+function crypto.hex(raw) end
+
+---@param hex string
+---@return string? raw
+---@return string? err "odd-length hex" or "invalid hex"
+function crypto.unhex(hex) end
+
+---Constant time in the content.
+---@param a string
+---@param b string
+---@return boolean
+function crypto.equal(a, b) end
+
+---@param n integer 1 to 4096
+---@return string? bytes from the CSPRNG
+---@return string? err
+function crypto.random(n) end
+
+---@param s string
+---@return string padded standard base64
+function crypto.base64_encode(s) end
+
+---Strict: padding required.
+---@param s string
+---@return string? raw
+---@return string? err
+function crypto.base64_decode(s) end
+
+---@param s string
+---@return string URL-safe base64 without padding
+function crypto.base64url_encode(s) end
+
+---Padding optional.
+---@param s string
+---@return string? raw
+---@return string? err
+function crypto.base64url_decode(s) end
+
+---HS256 JSON Web Tokens (Coderbyte's webhook auth).
+jwt = {}
+
+---@param token string
+---@param key string
+---@param opts? { issuer?: string, now?: integer, leeway?: integer } seconds
+---@return table? claims
+---@return string? reason
+function jwt.verify_hs256(token, key, opts) end
+
+---@param claims table
+---@param key string
+---@param extra_header? table merged over { alg = "HS256", typ = "JWT" }
+---@return string token
+function jwt.sign_hs256(claims, key, extra_header) end
+
+---The token of "Bearer <token>".
+---@param headers table<string, string>|string lower-cased headers, or the header value
+---@return string? token
+---@return string? reason
+function jwt.bearer(headers) end
 
 ---Standard Webhooks signing and verification.
----@type table
-stdwebhooks = nil
+stdwebhooks = {}
+
+---@param secret string "whsec_<base64>"
+---@return string? key raw bytes
+---@return string? reason
+function stdwebhooks.secret_bytes(secret) end
+
+---@param secret string
+---@param id string webhook-id
+---@param timestamp integer|string webhook-timestamp, seconds
+---@param body string
+---@return string signature "v1,<base64>"
+function stdwebhooks.sign(secret, id, timestamp, body) end
+
+---@param secret string
+---@param headers table<string, string> lower-cased names
+---@param body string
+---@param now? integer seconds (default os.time())
+---@param tolerance? integer seconds (default 300), both ways
+---@return boolean ok
+---@return string? reason
+function stdwebhooks.verify(secret, headers, body, now, tolerance) end
+
+---@return string secret "whsec_" .. base64 of 24 random bytes
+function stdwebhooks.new_secret() end

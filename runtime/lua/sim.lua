@@ -237,7 +237,8 @@ end
 
 ---------------------------------------------------------------- request recording
 
-local function record(r, req)
+-- fault: the scripted fault answering it (a time-out is marked).
+local function record(r, req, fault)
     local headers = {}
     for k, v in pairs(req.headers or {}) do
         if k ~= "authorization" then
@@ -248,7 +249,8 @@ local function record(r, req)
     local body = req.body ~= "" and req.body or nil
     save(r, "request", tostring(seq), {
         seq = seq, method = req.method, path = req.path, query = req.query or {},
-        headers = headers, json = body and json.decode(body) or nil,
+        headers = headers, json = body and json.decode(body) or nil, at = host.now(),
+        timed_out = fault and fault.timeout or nil,
     })
 end
 
@@ -853,9 +855,11 @@ end
 
 -- { method, path pattern, handler, record? }; captures are passed on.
 -- Scripted failures for tests (POST /sandbox/ctl/faults): each rule
--- { method?, path = Lua pattern, status, times = 1 (-1: always),
---   retry_after?, json? } answers a matching API request in place of the
--- simulator, `times` times. Kept in memory: a test world starts without any.
+-- { method?, path = Lua pattern, status | timeout = true, times = 1 (-1:
+--   always), retry_after?, json? } answers a matching API request in place
+-- of the simulator, `times` times; a time-out rule never answers (the
+-- client gives up after its own time-out). Kept in memory: a test world
+-- starts without any.
 local faults = {}
 
 local function ctl_faults(_, req)
@@ -863,11 +867,12 @@ local function ctl_faults(_, req)
     if type(rules) ~= "table" then fail(400, "faults: send { rules = [ … ] }") end
     faults = {}
     for i, f in ipairs(rules) do
-        if type(f.path) ~= "string" or math.type(f.status) == nil then
-            fail(400, ("faults: rule %d needs a path pattern and a status"):format(i))
+        if type(f.path) ~= "string" or (math.type(f.status) == nil) == (f.timeout ~= true) then
+            fail(400, ("faults: rule %d needs a path pattern and either a status or timeout = true"):format(i))
         end
         faults[#faults + 1] = { method = f.method, path = f.path, status = math.tointeger(f.status),
-            times = math.tointeger(f.times or 1), retry_after = f.retry_after, json = f.json }
+            timeout = f.timeout == true, times = math.tointeger(f.times or 1),
+            retry_after = f.retry_after, json = f.json }
     end
     return 200, { rules = #faults }
 end
@@ -947,9 +952,12 @@ end
 local function dispatch(r, req)
     req.query = req.query or {}
     if is_api(req.path) then
-        record(r, req)
         local f = take_fault(req)
-        if f then
+        record(r, req, f)
+        if f and f.timeout then
+            r.park = true
+            return nil
+        elseif f then
             if f.retry_after then r.headers = { ["retry-after"] = tostring(f.retry_after) } end
             return f.status, f.json or { error = "scripted fault " .. f.status }
         end
@@ -979,10 +987,15 @@ local function answer(r, req)
     return status, encode(body) .. "\n"
 end
 
--- Task entry: answers request `id` exactly once.
+-- Task entry: answers request `id` exactly once, or never (a scripted
+-- time-out parks it).
 function M.handle(id, req)
     local r = { wrote = false }
     local ok, status, body = pcall(answer, r, req)
+    if ok and r.park then
+        host.park(id)
+        return
+    end
     if not ok then
         local e = status
         status = type(e) == "table" and e.sim_status or 500

@@ -82,6 +82,7 @@ end
 -- ------------------------------------------------------------ worlds
 
 local worlds = {}
+local MAX_ADVANCE_STEPS = 100000
 
 local function write(path, text)
     local f = assert(io.open(path, "wb"))
@@ -146,8 +147,9 @@ local function new_world(root)
             for k, v in pairs(o or {}) do b[k] = v end
             return ctl("scorecard", b)
         end
-        -- Scripted upstream failures: { { path = "pattern", method?, status,
-        -- times?, retry_after?, json? }, … } answer matching requests first.
+        -- Scripted upstream failures: { { path = "pattern", method?, status
+        -- or timeout = true, times?, retry_after?, json? }, … } answer
+        -- matching requests first (a time-out never answers).
         function w.faults(rules) return ctl("faults", { rules = rules }) end
         function w.interview(email, id) return ctl("interview", { email = email, interview_id = id }) end
         function w.emit(ev)
@@ -161,10 +163,26 @@ local function new_world(root)
             return res
         end
         function w.settle() host.idle_wait() end
+        -- Fires the due timers in order and settles after each, so the I/O
+        -- a timer starts completes at that instant rather than the clock
+        -- jumping past its time-out (as atsflow_advance does).
         function w.advance(d)
-            host.advance(util.duration_ms(d) or d)
+            local ms = math.tointeger(util.duration_ms(d))
+            if not ms or ms < 0 then fail(("advance: expected a duration such as \"10m\", got %s"):format(tostring(d)), 2) end
+            local until_ms = host.now() + ms
             host.idle_wait()
+            for _ = 1, MAX_ADVANCE_STEPS do
+                local due = host.next_due()
+                if not due or due > until_ms then
+                    host.advance(until_ms - host.now())
+                    return host.idle_wait()
+                end
+                host.advance(math.max(0, due - host.now()))
+                host.idle_wait()
+            end
+            fail("advance: timers keep firing without the clock moving", 2)
         end
+        function w.now() return host.now() end
         -- The requests the automations sent to the simulated upstreams;
         -- filter = { method = "POST", path = "pattern" }.
         function w.requests(filter)

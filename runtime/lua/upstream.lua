@@ -98,7 +98,7 @@ local function record(wire, res)
     local rec = M.recorders[coroutine.running()]
     if rec then
         rec[#rec + 1] = { method = wire.method, url = wire.url, status = res.status,
-                          request = wire.json, error = res.error }
+                          request = wire.json, error = res.error, timed_out = res.timed_out or nil }
     end
 end
 

@@ -546,6 +546,32 @@ static void test_server_that_never_answers_times_out(void **state)
     got_clear(&g);
 }
 
+static int claims_none(const void *arg, long local_port, long remote_port)
+{
+    (void)arg;
+    (void)local_port;
+    (void)remote_port;
+    return 0;
+}
+
+static void test_time_out_on_demand_reports_like_curls_own_time_out(void **state)
+{
+    struct fixture *f = *state;
+    struct got g = {0};
+
+    start_on(f, f->port, "GET", "/hang", NULL, NULL, 0, 30000, &g);
+    assert_int_equal(httpc_busy(f->h, claims_none, NULL), 1);
+    assert_int_equal(httpc_time_out(f->h, &g, "timed out on the virtual clock"), 0);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.status, 0);
+    assert_int_equal(g.timed_out, 1);
+    assert_string_equal(g.error, "timed out on the virtual clock");
+    assert_int_equal(g.pending_seen, 0);
+    assert_int_equal(httpc_busy(f->h, NULL, NULL), 0);
+    assert_int_equal(httpc_time_out(f->h, &g, "again"), -1);
+    got_clear(&g);
+}
+
 static void test_non_http_url_fails_through_done_with_an_error(void **state)
 {
     struct fixture *f = *state;
@@ -704,6 +730,7 @@ int main(void)
         TEST(test_only_the_final_response_headers_are_kept_after_a_1xx),
         TEST(test_closed_port_gives_status_0_and_an_error),
         TEST(test_server_that_never_answers_times_out),
+        TEST(test_time_out_on_demand_reports_like_curls_own_time_out),
         TEST(test_non_http_url_fails_through_done_with_an_error),
         TEST(test_request_without_url_is_refused_up_front),
         TEST(test_200_concurrent_requests_each_complete_exactly_once),
