@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "journal.h"
 #include "journal_ops.h"
 #include "util.h"
@@ -23,6 +24,7 @@ struct journal {
     sqlite3 *db;
     sqlite3_stmt *stmts[NOPS];
     struct event *commit_ev;
+    struct ckpt *ckpt; /* NULL: SQLite checkpoints on commit, on the loop */
     int in_txn;
     struct waiter *waiters;
     size_t nwaiters, capwaiters;
@@ -71,6 +73,29 @@ static int setup(struct journal *j, const char *path, char **err)
     return 0;
 }
 
+/* A serving journal in a file checkpoints from its own thread (the loop
+ * would stall for each); in memory, or when that fails, SQLite does. */
+#define CKPT_PERIOD_MS 100
+
+static void start_checkpointer(struct journal *j)
+{
+    const char *file = sqlite3_db_filename(j->db, "main");
+    if (!file || !*file)
+        return;
+    char *err = NULL;
+    sqlite3_exec(j->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+    j->ckpt = ckpt_start(file, CKPT_PERIOD_MS, &err);
+    if (!j->ckpt) {
+        free(err);
+        sqlite3_exec(j->db, "PRAGMA wal_autocheckpoint=1000", NULL, NULL, NULL);
+    }
+}
+
+unsigned long journal_checkpoints(struct journal *j)
+{
+    return j->ckpt ? ckpt_count(j->ckpt) : 0;
+}
+
 struct journal *journal_open(const char *path, struct event_base *base, char **err)
 {
     struct journal *j = xcalloc(1, sizeof *j);
@@ -82,8 +107,10 @@ struct journal *journal_open(const char *path, struct event_base *base, char **e
         journal_close(j);
         return NULL;
     }
-    if (base)
+    if (base) {
         j->commit_ev = event_new(base, -1, 0, commit_cb, j);
+        start_checkpointer(j);
+    }
     return j;
 }
 
@@ -94,6 +121,7 @@ void journal_close(struct journal *j)
     char *err = NULL;
     if (j->in_txn && journal_flush(j, &err) < 0)
         free(err);
+    ckpt_stop(j->ckpt); /* first: the last connection to close checkpoints */
     for (size_t i = 0; i < NOPS; i++)
         sqlite3_finalize(j->stmts[i]);
     if (j->commit_ev)

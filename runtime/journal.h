@@ -51,6 +51,8 @@ int journal_busy(const struct journal *j);
 /* Health: the database answers and accepts a write. */
 int journal_healthy(struct journal *j);
 /* Counters for /metrics. */
+/* WAL checkpoints done by the checkpointer thread (0 when SQLite does them). */
+unsigned long journal_checkpoints(struct journal *j);
 void journal_stats(const struct journal *j, uint64_t *commits, uint64_t *writes);
 
 #endif

@@ -118,6 +118,31 @@ static void waiters_run_after_the_group_commit_and_writes_are_durable(void **sta
     event_base_free(base);
 }
 
+/* The checkpointer thread copies the WAL back while the loop only commits. */
+static void the_wal_is_checkpointed_off_the_loop(void **state)
+{
+    struct event_base *base = event_base_new();
+    char *err = NULL;
+    struct journal *j = journal_open(path, base, &err);
+    for (int c = 0; c < 20; c++) {
+        for (int i = 0; i < 100; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%d.%d", c, i);
+            dedupe(j, key);
+        }
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    for (int i = 0; i < 100 && journal_checkpoints(j) == 0; i++)
+        usleep(20000);
+    assert_true(journal_checkpoints(j) > 0);
+    journal_close(j);
+    j = journal_open(path, NULL, &err); /* no loop: SQLite checkpoints itself */
+    assert_int_equal(dedupe(j, "k19.99"), 0);
+    assert_int_equal(journal_checkpoints(j), 0);
+    journal_close(j);
+    event_base_free(base);
+}
+
 static void an_unknown_operation_is_an_error(void **state)
 {
     char *err = NULL;
@@ -164,6 +189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(purge_forgets_ids_older_than_the_window, setup, teardown),
         cmocka_unit_test_setup_teardown(waiters_run_after_the_group_commit_and_writes_are_durable,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(the_wal_is_checkpointed_off_the_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(an_unknown_operation_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_return_rows_and_integrity_is_ok, setup, teardown),
         cmocka_unit_test(a_database_that_cannot_be_created_says_so),
