@@ -70,6 +70,8 @@ local function describe(c)
 end
 
 -- Evaluates the conditions; returns met, results.
+-- view(): the event's read-only view, made on first use (most events meet
+-- no condition written as a function).
 local function conditions_met(a, ev, view)
     if #a.conditions == 0 then return true, {} end
     local results, any, all = {}, false, true
@@ -83,7 +85,7 @@ local function conditions_met(a, ev, view)
             end
         else
             host.slice(a.name .. " (" .. a.file .. ":" .. a.line .. ")")
-            ok, v = pcall(c, view)
+            ok, v = pcall(c, view())
             -- the error's text while the slice still runs (its __tostring
             -- is script code), then back to runtime code, unlimited
             if not ok then v = require("scriptenv").error_text(v) end
@@ -139,7 +141,8 @@ end
 
 function M.decide(S, ev)
     local decisions, matched = { automations = {} }, {}
-    local view = frozen(ev)
+    local fv
+    local function view() fv = fv or frozen(ev); return fv end
     local refer = false
     for _, a in ipairs(on_type(S, ev.type)) do
         local ok, why = trigger_matches(a, ev, S)

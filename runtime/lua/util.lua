@@ -108,8 +108,12 @@ function M.same(a, b)
     return true
 end
 
+-- The date part of the last second formatted: events arrive many a second.
+local last_s, last_text
 function M.iso8601(ms)
-    return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. string.format(".%03dZ", ms % 1000)
+    local s = ms // 1000
+    if s ~= last_s then last_s, last_text = s, os.date("!%Y-%m-%dT%H:%M:%S", s) end
+    return last_text .. string.format(".%03dZ", ms % 1000)
 end
 
 return M
