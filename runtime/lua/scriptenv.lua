@@ -305,9 +305,20 @@ local function pattern_cost(how, s, p, init, plain)
     return estimate(P, how, s, init, n, true)
 end
 
+-- Whether the wrapper calling this was called by script code (as in
+-- called_by_script; a tail call hides the caller: counted as a script's).
+local function wrapper_called_by_script()
+    local w = debug.getinfo(2, "t") -- 1 this, 2 the wrapper
+    if w and w.istailcall then return true end
+    local c = debug.getinfo(3, "S")
+    return c ~= nil and sfind(c.source, RUNTIME, 1, true) ~= 1
+end
+
+-- Runtime code (an adapter building a URL inside a script's action) is not
+-- priced: estimating a pattern's cost costs more than running it.
 local function priced(name, fn, how)
     return function(s, p, init, plain, ...)
-        if not in_slice() then return fn(s, p, init, plain, ...) end -- runtime code
+        if not in_slice() or not wrapper_called_by_script() then return fn(s, p, init, plain, ...) end
         if type(s) == "string" and type(p) == "string" then
             local steps = pattern_cost(how, s, p, how ~= "gsub" and init or 1, how == "find" and plain)
             if steps >= PATTERN_STEPS then
