@@ -209,11 +209,20 @@ function M.secrets(cfg)
     return out
 end
 
--- Replaces every secret value in s by ***.
+-- Replaces every secret value in s by ***. Masking runs for every step
+-- recorded: a plain search first, the escaped pattern made once per list.
+local sfind, sgsub = string.find, string.gsub
+local escaped = setmetatable({}, { __mode = "k" })
 function M.mask(s, secrets)
     s = tostring(s)
-    for _, v in ipairs(secrets) do
-        if #v >= 4 then s = s:gsub(v:gsub("%p", "%%%0"), "***") end
+    local pats = escaped[secrets]
+    if not pats then
+        pats = {}
+        for i, v in ipairs(secrets) do pats[i] = sgsub(v, "%p", "%%%0") end
+        escaped[secrets] = pats
+    end
+    for i, v in ipairs(secrets) do
+        if #v >= 4 and sfind(s, v, 1, true) then s = sgsub(s, pats[i], "***") end
     end
     return s
 end

@@ -72,14 +72,17 @@ function M.id(v)
     return tostring(v)
 end
 
+-- string.* directly, not string methods: inside a script's slice those go
+-- through the sandbox's priced wrappers (scriptenv.lua)
+local sgsub, sformat, sbyte = string.gsub, string.format, string.byte
+
 function M.trim(s)
-    return (tostring(s):gsub("^%s+", ""):gsub("%s+$", ""))
+    return (sgsub(sgsub(tostring(s), "^%s+", ""), "%s+$", ""))
 end
 
+local function pct(c) return sformat("%%%02X", sbyte(c)) end
 function M.urlencode(s)
-    return (tostring(s):gsub("[^%w%-%._~]", function(c)
-        return string.format("%%%02X", c:byte())
-    end))
+    return (sgsub(tostring(s), "[^%w%-%._~]", pct))
 end
 
 function M.query(t)
