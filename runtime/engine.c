@@ -6,13 +6,14 @@
 #include <sys/stat.h>
 
 #include "engine.h"
-#include "metrics.h"
 #include "host.h"
 #include "httpc.h"
 #include "httpd.h"
 #include "journal.h"
 #include "log.h"
 #include "lstate.h"
+#include "metrics.h"
+#include "reload.h"
 #include "util.h"
 
 #define DEFAULT_MEMORY (64u << 20)
@@ -66,22 +67,27 @@ static void settings_read(lua_State *L, struct engine_settings *s)
     lua_pop(L, 1);
 }
 
-/* engine.init(config_path, { override = {...} }) in a fresh state. */
-static struct lstate *boot_version(struct engine *e, struct engine_settings *s, char **err)
+/* engine.init(config_path, { override = {...} }) in a fresh state, which
+ * stays off_loop until engine.compile has run (see engine_build). */
+static struct lstate *boot_version(struct host *h, const struct engine_source *src,
+                                   struct engine_settings *s, char **err)
 {
-    struct lstate *st = lstate_new(e->host, DEFAULT_MEMORY, DEFAULT_BUDGET, err);
-    if (!st || lstate_boot(st, "engine", err) < 0)
+    struct lstate *st = lstate_new(h, DEFAULT_MEMORY, DEFAULT_BUDGET, err);
+    if (!st)
+        return NULL;
+    st->off_loop = 1;
+    if (lstate_boot(st, "engine", err) < 0)
         goto fail;
     lua_State *L = st->L;
-    lua_pushstring(L, e->config_path);      // path
+    lua_pushstring(L, src->config_path);    // path
     lua_createtable(L, 0, 1);               // path opts
     lua_createtable(L, 0, 2);               // path opts override
-    if (e->override_db) {
-        lua_pushstring(L, e->override_db);
+    if (src->override_db) {
+        lua_pushstring(L, src->override_db);
         lua_setfield(L, -2, "database");
     }
-    if (e->override_listen) {
-        lua_pushstring(L, e->override_listen);
+    if (src->override_listen) {
+        lua_pushstring(L, src->override_listen);
         lua_setfield(L, -2, "listen");
     }
     lua_setfield(L, -2, "override");        // path opts
@@ -101,10 +107,42 @@ fail:
     return NULL;
 }
 
-/* engine.start(): adapters and scripts; errors joined one per line. */
+/* engine.compile(catalogs): the scripts, compiled and checked, kept in the
+ * state for engine.start. */
+static int compile_version(struct lstate *st, const struct engine_source *src, char **err)
+{
+    lua_State *L = st->L;
+    lua_createtable(L, 0, (int)src->ncatalogs); // cats
+    for (size_t i = 0; i < src->ncatalogs; i++) {
+        const struct engine_catalog *c = &src->catalogs[i];
+        lua_createtable(L, 0, 2); // cats row
+        lua_pushstring(L, c->body);
+        lua_setfield(L, -2, "body");
+        lua_pushinteger(L, c->fetched_at);
+        lua_setfield(L, -2, "fetched_at");
+        lua_setfield(L, -2, c->source); // cats
+    }
+    return lstate_call(st, "compile", 1, 0, err);
+}
+
+struct lstate *engine_build(struct host *h, const struct engine_source *src, char **err)
+{
+    struct engine_settings s = {0};
+    struct lstate *st = boot_version(h, src, &s, err);
+    settings_free(&s);
+    if (st && compile_version(st, src, err) < 0) {
+        lstate_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* engine.start(): the loop's half of a compiled version (journal, adapters,
+ * catalog check); errors joined one per line. */
 static int start_version(struct lstate *st, char **err)
 {
     lua_State *L = st->L;
+    st->off_loop = 0;
     if (lstate_call(st, "start", 0, 2, err) < 0)
         return -1;
     if (!lua_isnil(L, -2)) { // version warnings
@@ -169,13 +207,86 @@ static void ensure_parent(const char *path)
     free(dir);
 }
 
+struct catalog_rows {
+    struct engine_catalog *rows;
+    size_t n;
+};
+
+static int catalog_row(void *arg, int ncol, const char *const *names,
+                       const struct journal_value *vals)
+{
+    struct catalog_rows *out = arg;
+    struct engine_catalog c = {0};
+    for (int i = 0; i < ncol; i++) {
+        const struct journal_value *v = &vals[i];
+        if (strcmp(names[i], "fetched_at") == 0 && v->type == JV_INT)
+            c.fetched_at = v->i;
+        else if (strcmp(names[i], "source") == 0 && v->type == JV_TEXT)
+            c.source = xstrndup(v->s, v->len);
+        else if (strcmp(names[i], "body") == 0 && v->type == JV_TEXT)
+            c.body = xstrndup(v->s, v->len);
+    }
+    if (!c.source || !c.body) { /* nothing to check names against */
+        free(c.source);
+        free(c.body);
+        return 0;
+    }
+    out->rows = xrealloc(out->rows, (out->n + 1) * sizeof *out->rows);
+    out->rows[out->n++] = c;
+    return 0;
+}
+
+int engine_catalogs_read(struct engine *e, struct engine_catalog **out, size_t *n,
+                         char **err)
+{
+    struct catalog_rows rows = {NULL, 0};
+    int rc =
+        journal_exec(e->host->journal, "catalog_all", NULL, 0, catalog_row, &rows, err);
+    if (rc < 0) {
+        engine_catalogs_free(rows.rows, rows.n);
+        rows = (struct catalog_rows){NULL, 0};
+    }
+    *out = rows.rows;
+    *n = rows.n;
+    return rc;
+}
+
+void engine_catalogs_free(struct engine_catalog *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].source);
+        free(c[i].body);
+    }
+    free(c);
+}
+
+static struct engine_source source_of(const struct engine *e)
+{
+    return (struct engine_source){e->config_path, e->override_db, e->override_listen,
+                                  NULL, 0};
+}
+
+/* engine.compile on the calling thread, with the catalogs read now. */
+static int compile_here(struct engine *e, struct lstate *st, char **err)
+{
+    struct engine_source src = source_of(e);
+    struct engine_catalog *cats = NULL;
+    if (engine_catalogs_read(e, &cats, &src.ncatalogs, err) < 0)
+        return -1;
+    src.catalogs = cats;
+    int rc = compile_version(st, &src, err);
+    engine_catalogs_free(cats, src.ncatalogs);
+    return rc;
+}
+
 int engine_open(struct engine *e, struct host *h, const char *config_path, char **err)
 {
     e->host = h;
     h->engine = e;
     free(e->config_path);
     e->config_path = xstrdup(config_path);
-    e->current = boot_version(e, &e->set, err);
+    struct engine_source src = source_of(e);
+    e->current = boot_version(h, &src, &e->set, err);
     if (!e->current)
         return -1;
     log_configure(e->set.log_format, e->set.log_level);
@@ -193,29 +304,34 @@ int engine_open(struct engine *e, struct host *h, const char *config_path, char 
     h->self_url = xstrdup(httpd_url(e->httpd));
     if (e->set.sandbox && open_sim(e, err) < 0)
         return -1;
-    if (start_version(e->current, err) < 0)
+    if (compile_here(e, e->current, err) < 0 || start_version(e->current, err) < 0)
         return -1;
     apply_limits(e, e->current);
     e->loaded_at = host_now(h);
     return journal_flush(h->journal, err);
 }
 
-int engine_reload(struct engine *e, char **err)
+static void reload_failed(struct engine *e, const char *err)
 {
-    struct engine_settings s = {0};
-    struct lstate *st = boot_version(e, &s, err);
-    int rc = st ? start_version(st, err) : -1;
-    settings_free(&s);
     free(e->last_reload_error);
-    e->last_reload_error = NULL;
-    if (rc < 0) {
+    e->last_reload_error = xstrdup(err);
+    e->reloads_failed++;
+    metrics_add(e->host->metrics, "atsflow_reloads_total", "result=\"failed\"", 1);
+    log_msg(LOG_ERROR, "reload failed; the previous scripts stay active", "error", err);
+}
+
+int engine_install(struct engine *e, struct lstate *st, char **err)
+{
+    if (st && start_version(st, err) < 0) {
         lstate_free(st);
-        e->last_reload_error = xstrdup(*err);
-        e->reloads_failed++;
-        metrics_add(e->host->metrics, "atsflow_reloads_total", "result=\"failed\"", 1);
-        log_msg(LOG_ERROR, "reload failed; the previous scripts stay active", "error", *err);
+        st = NULL;
+    }
+    if (!st) {
+        reload_failed(e, *err);
         return -1;
     }
+    free(e->last_reload_error);
+    e->last_reload_error = NULL;
     apply_limits(e, st);
     struct lstate *old = e->current;
     e->current = st;
@@ -227,6 +343,34 @@ int engine_reload(struct engine *e, char **err)
         lstate_spawn(st, "background", 0);
     lstate_retire(old);
     return 0;
+}
+
+int engine_reload(struct engine *e, char **err)
+{
+    struct engine_source src = source_of(e);
+    struct engine_catalog *cats = NULL;
+    struct lstate *st = NULL;
+    if (engine_catalogs_read(e, &cats, &src.ncatalogs, err) == 0) {
+        src.catalogs = cats;
+        st = engine_build(e->host, &src, err);
+    }
+    engine_catalogs_free(cats, src.ncatalogs);
+    return engine_install(e, st, err);
+}
+
+void engine_reload_async(struct engine *e, engine_reload_fn done, void *arg)
+{
+    if (!e->reload)
+        e->reload = reload_new(e);
+    if (e->reload) {
+        reload_request(e->reload, done, arg);
+        return;
+    }
+    char *err = NULL; /* no worker (eventfd refused): build here */
+    int rc = engine_reload(e, &err);
+    if (done)
+        done(arg, rc, rc == 0 ? engine_version(e) : err);
+    free(err);
 }
 
 const char *engine_version(const struct engine *e)
@@ -250,6 +394,12 @@ int engine_idle(const struct host *h)
 
 void engine_close(struct engine *e)
 {
+    /* first: a build in flight is waited for, and its waiters (pending
+     * replies httpd_free drops) are forgotten */
+    reload_free(e->reload);
+    e->reload = NULL;
+    if (e->host)
+        lstate_reap(e->host, 1);
     /* nothing may wake a task of a closed world (tests open many): not a
      * timer, nor a transfer still waiting on a parked reply */
     if (e->host && e->host->virtual_time) {

@@ -14,6 +14,8 @@ struct engine;
 struct host_timer;
 struct task;
 struct event;
+struct lstate_closer;
+struct lstate;
 
 typedef void (*host_timer_fn)(void *arg);
 
@@ -27,13 +29,15 @@ struct host {
     char *sandbox_secret;  /* a configured sandbox webhook secret, for the simulator:
                               kept in memory only, never in the journal */
     int virtual_time;      /* atsflow test: time moves only when told */
-    int64_t vnow;          /* virtual wall clock, ms */
+    _Atomic int64_t vnow;  /* virtual wall clock, ms (read by off-loop builds) */
     struct host_timer *vtimers; /* virtual timers, sorted by due time */
     struct host_timer *rtimers; /* real-clock timers not fired yet (freed at cleanup) */
     int64_t start_mono;
     struct event *ready_ev;     /* drains the tasks started "later" */
     struct task *ready_head, *ready_tail;
     long tasks_started;
+    struct lstate_closer *closing; /* retired states being closed (lstate.c) */
+    struct lstate *retired;        /* retired states whose tasks still run */
     int exit_code; /* set by a CLI task through host.exit */
 };
 

@@ -569,20 +569,33 @@ static void on_metrics(struct httpd *h, struct evhttp_request *req)
     evbuffer_free(out);
 }
 
+/* The build on the worker thread is in: 200 with the new version, or 422
+ * with the errors and the version that stays. */
+static void reload_answered(void *arg, int rc, const char *text)
+{
+    struct pending *p = arg;
+    struct httpd *h = p->h;
+    struct pending *mine = pending_take(h, p->id);
+    if (mine && mine->req) {
+        char *body = rc == 0 ? xasprintf("{\"version\":\"%s\"}\n", text)
+                             : xasprintf("reload failed; version %s stays active\n%s\n",
+                                         engine_version(h->e), text);
+        if (rc == 0)
+            send_text(mine->req, 200, "application/json", body, strlen(body));
+        else
+            send_str(mine->req, 422, body);
+        free(body);
+    }
+    if (mine) {
+        free(mine->body);
+        free(mine);
+    }
+}
+
+/* Answered when the build completes; intake goes on meanwhile. */
 static void on_reload(struct httpd *h, struct evhttp_request *req)
 {
-    char *err = NULL;
-    if (engine_reload(h->e, &err) < 0) {
-        char *body = xasprintf("reload failed; version %s stays active\n%s\n",
-                               engine_version(h->e), err);
-        send_str(req, 422, body);
-        free(body);
-        free(err);
-        return;
-    }
-    char *body = xasprintf("{\"version\":\"%s\"}\n", engine_version(h->e));
-    send_text(req, 200, "application/json", body, strlen(body));
-    free(body);
+    engine_reload_async(h->e, reload_answered, pending_new(h, req));
 }
 
 static void on_replay(struct httpd *h, struct evhttp_request *req, const char *id)

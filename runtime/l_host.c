@@ -667,10 +667,64 @@ static const luaL_Reg host_funcs[] = {
     {NULL, NULL},
 };
 
+/* What a state may call while it compiles (lstate.off_loop), perhaps on a
+ * worker thread: these touch only the calling state, the clock, the log
+ * (locked) or files. Every other function reaches loop objects — journal,
+ * metrics, timers, task queue, httpd — and is wrapped by loop_only. */
+static const char *const off_loop_ok[] = {
+    "now",   "mono",   "log",       "slice",    "in_task",
+    "state", "limits", "read_file", "list_dir", NULL,
+};
+
+/* Pushes "file:line: " of the innermost script frame (runtime frames are
+ * the DSL's wrappers: the script's own line is what the user can fix). */
+static void push_script_where(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (ar.currentline > 0 && strncmp(ar.source, "@[atsflow]", 10) != 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
+/* upvalues: the real function, its name */
+static int loop_only(lua_State *L)
+{
+    if (!lstate_of(L)->off_loop)
+        return lua_tocfunction(L, lua_upvalueindex(1))(L);
+    push_script_where(L); // where
+    lua_pushfstring(L,
+                    "%shost.%s is not available while scripts load (it needs the event "
+                    "loop: call it from an action or a condition)",
+                    lua_tostring(L, -1),
+                    lua_tostring(L, lua_upvalueindex(2))); // where msg
+    return lua_error(L);
+}
+
+static int safe_off_loop(const char *name)
+{
+    for (int i = 0; off_loop_ok[i]; i++)
+        if (strcmp(off_loop_ok[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 int luaopen_atsflow_host(lua_State *L);
 
 int luaopen_atsflow_host(lua_State *L)
 {
-    luaL_newlib(L, host_funcs);
+    lua_createtable(L, 0, (int)(sizeof host_funcs / sizeof host_funcs[0])); // M
+    for (const luaL_Reg *f = host_funcs; f->name; f++) {
+        lua_pushcfunction(L, f->func); // M fn
+        if (!safe_off_loop(f->name)) {
+            lua_pushstring(L, f->name);        // M fn name
+            lua_pushcclosure(L, loop_only, 2); // M guarded
+        }
+        lua_setfield(L, -2, f->name); // M
+    }
     return 1;
 }

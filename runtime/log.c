@@ -1,4 +1,6 @@
-/* log: logfmt / JSON lines on stderr (see log.h). */
+/* log: logfmt / JSON lines on stderr (see log.h). Lines are written under
+ * one lock: a reload compiling on a worker thread logs too (script print). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@ static int use_json;
 static enum log_level min_level = LOG_INFO;
 static log_sink_fn sink; /* NULL: stderr */
 static void *sink_arg;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const names[] = {"debug", "info", "warn", "error"};
 
 int log_level_parse(const char *s)
@@ -20,12 +23,15 @@ int log_level_parse(const char *s)
     return -1;
 }
 
+/* Called on the loop while no build runs (engine_open). */
 void log_configure(const char *format, const char *level)
 {
+    pthread_mutex_lock(&lock);
     use_json = format && strcmp(format, "json") == 0;
     int lv = log_level_parse(level);
     if (lv >= 0)
         min_level = (enum log_level)lv;
+    pthread_mutex_unlock(&lock);
 }
 
 int log_enabled(enum log_level lv)
@@ -83,8 +89,10 @@ static void put_pair(FILE *f, const char *k, const char *v, int first)
 
 void log_set_sink(log_sink_fn fn, void *arg)
 {
+    pthread_mutex_lock(&lock);
     sink = fn;
     sink_arg = arg;
+    pthread_mutex_unlock(&lock);
 }
 
 void log_kv(enum log_level lv, const char *msg, const char *const *kv)
@@ -93,25 +101,27 @@ void log_kv(enum log_level lv, const char *msg, const char *const *kv)
         return;
     char ts[32];
     util_iso8601(util_wall_ms(), ts, sizeof ts);
+    pthread_mutex_lock(&lock);
     char *line = NULL;
     size_t len = 0;
     FILE *f = sink ? open_memstream(&line, &len) : stderr;
-    if (!f)
-        return;
-    flockfile(f);
-    put_pair(f, "ts", ts, 1);
-    put_pair(f, "level", names[lv], 0);
-    put_pair(f, "msg", msg, 0);
-    for (int i = 0; kv && kv[i]; i += 2)
-        if (kv[i + 1])
-            put_pair(f, kv[i], kv[i + 1], 0);
-    fputs(use_json ? "}\n" : "\n", f);
-    funlockfile(f);
-    if (f != stderr) {
+    if (f) {
+        flockfile(f);
+        put_pair(f, "ts", ts, 1);
+        put_pair(f, "level", names[lv], 0);
+        put_pair(f, "msg", msg, 0);
+        for (int i = 0; kv && kv[i]; i += 2)
+            if (kv[i + 1])
+                put_pair(f, kv[i], kv[i + 1], 0);
+        fputs(use_json ? "}\n" : "\n", f);
+        funlockfile(f);
+    }
+    if (f && f != stderr) {
         fclose(f);
         sink(sink_arg, (int)lv, line);
         free(line);
     }
+    pthread_mutex_unlock(&lock);
 }
 
 void log_msg(enum log_level lv, const char *msg, const char *k1, const char *v1)

@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,19 +235,30 @@ static void unqueue_tasks(struct lstate *st)
     }
 }
 
-void lstate_free(struct lstate *st)
+/* What belongs to the loop: st's queued and live tasks. */
+static void drop_tasks(struct lstate *st)
 {
-    if (!st)
-        return;
     unqueue_tasks(st);
     while (st->live) {
         struct task *t = st->live;
         st->live = t->lnext;
         free(t);
     }
-    lua_close(st->L);
+}
+
+static void close_state(struct lstate *st)
+{
+    lua_close(st->L); /* the allocator still counts into st */
     free(st->version);
     free(st);
+}
+
+void lstate_free(struct lstate *st)
+{
+    if (!st)
+        return;
+    drop_tasks(st);
+    close_state(st);
 }
 
 void lstate_close(struct lstate *st)
@@ -253,11 +266,87 @@ void lstate_close(struct lstate *st)
     lstate_free(st);
 }
 
+/* A state being closed off the loop. */
+struct lstate_closer {
+    pthread_t thread;
+    struct lstate *st;
+    struct lstate_closer *next;
+};
+
+static void *closer_main(void *arg)
+{
+    util_background_thread();
+    close_state(((struct lstate_closer *)arg)->st);
+    return NULL;
+}
+
+static void retired_unlink(struct lstate *st)
+{
+    if (st->rprev)
+        st->rprev->rnext = st->rnext;
+    else if (st->host->retired == st)
+        st->host->retired = st->rnext;
+    if (st->rnext)
+        st->rnext->rprev = st->rprev;
+    st->rprev = st->rnext = NULL;
+}
+
+void lstate_reap(struct host *h, int final)
+{
+    while (final && h->retired) {
+        struct lstate *st = h->retired;
+        retired_unlink(st);
+        lstate_free(st);
+    }
+    for (struct lstate_closer **pp = &h->closing; *pp;) {
+        struct lstate_closer *c = *pp;
+        if (final ? pthread_join(c->thread, NULL) != 0
+                  : pthread_tryjoin_np(c->thread, NULL) != 0) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        free(c);
+    }
+}
+
+/* lua_close of a script version frees every object it holds, milliseconds
+ * for a big set: a retired one is closed on a thread of its own. Nothing
+ * runs there but finalizers, and none touches the loop: scripts cannot set
+ * __gc, the runtime's own userdata (cjson's) only free memory. */
+static void free_retired(struct lstate *st)
+{
+    struct host *h = st->host;
+    retired_unlink(st);
+    drop_tasks(st);
+    lstate_reap(h, 0);
+    struct lstate_closer *c = xcalloc(1, sizeof *c);
+    c->st = st;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&c->thread, NULL, closer_main, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        free(c);
+        close_state(st);
+        return;
+    }
+    c->next = h->closing;
+    h->closing = c;
+}
+
 void lstate_retire(struct lstate *st)
 {
     st->retired = 1;
-    if (st->tasks == 0)
-        lstate_free(st);
+    if (st->tasks == 0) {
+        free_retired(st);
+        return;
+    }
+    st->rnext = st->host->retired;
+    if (st->rnext)
+        st->rnext->rprev = st;
+    st->host->retired = st;
 }
 
 /* A fresh slice for `who` ("" = runtime code, no limits). Threads armed
@@ -414,7 +503,7 @@ static void task_finish(struct task *t)
     free(t);
     st->tasks--;
     if (st->retired && st->tasks == 0)
-        lstate_free(st);
+        free_retired(st);
 }
 
 static void task_failed(struct task *t, const char *why)

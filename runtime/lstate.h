@@ -42,6 +42,9 @@ struct lstate {
     char who[160];    /* automation (and file:line) the current slice runs for */
     int tasks;        /* live tasks */
     int retired;      /* closed when the last task ends */
+    int off_loop;     /* compiling, maybe on a worker thread: host functions
+                         that reach loop objects raise (l_host.c) */
+    struct lstate *rprev, *rnext; /* host's retired states with live tasks */
     char *version;
     long next_task_id;
     struct task *live; /* every live task, freed with the state */
@@ -64,8 +67,13 @@ struct task *task_of(lua_State *L);
 struct lstate *lstate_of(lua_State *L);
 /* Closes st now, with whatever tasks it still has (they never resume). */
 void lstate_close(struct lstate *st);
-/* Marks st retired; frees it at once when no task is alive. */
+/* Marks st retired; frees it when no task is alive, closing the Lua state
+ * on a thread of its own (lstate_reap joins those threads). */
 void lstate_retire(struct lstate *st);
+/* Joins the threads closing retired states that are done; at the end
+ * (final) closes the retired states whose tasks never ended, and waits for
+ * every thread. */
+void lstate_reap(struct host *h, int final);
 /* Starts a new instruction slice for `who` (an automation's name and
  * file:line); limits apply only inside a slice, and "" ends it. */
 void lstate_slice(struct lstate *st, const char *who);

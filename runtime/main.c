@@ -57,13 +57,12 @@ static void print_version(void)
            event_get_version(), curl_version(), sqlite3_libversion());
 }
 
+/* The build runs off the loop; its result is logged by the engine. */
 static void on_hup(evutil_socket_t fd, short what, void *arg)
 {
     struct app *a = arg;
-    char *err = NULL;
     log_msg(LOG_INFO, "SIGHUP: reloading scripts", NULL, NULL);
-    if (engine_reload(&a->engine, &err) < 0)
-        free(err);
+    engine_reload_async(&a->engine, NULL, NULL);
 }
 
 static void drain_check(evutil_socket_t fd, short what, void *arg)
@@ -103,7 +102,9 @@ static void on_term(evutil_socket_t fd, short what, void *arg)
 
 static void on_scripts_changed(void *arg)
 {
-    on_hup(-1, 0, arg);
+    struct app *a = arg;
+    log_msg(LOG_INFO, "scripts changed: reloading", NULL, NULL);
+    engine_reload_async(&a->engine, NULL, NULL);
 }
 
 static int serve(struct app *a, const char *config)

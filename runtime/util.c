@@ -1,5 +1,7 @@
 /* util: allocation wrappers (fatal on failure), duration/size parsing, clocks. */
 #include <ctype.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,4 +111,14 @@ void util_iso8601(int64_t wall_ms, char *buf, size_t len)
     char base[24];
     strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf, len, "%s.%03dZ", base, (int)(wall_ms % 1000));
+}
+
+/* SCHED_IDLE: the calling thread runs only on CPU time nothing else wants,
+ * and the loop thread preempts it at once when it wakes (on one CPU a nice
+ * value alone still let a build delay the loop by 10 ms and more). The
+ * price: with every CPU saturated a build waits. Best effort. */
+void util_background_thread(void)
+{
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 }

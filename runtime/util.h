@@ -23,4 +23,7 @@ int64_t util_mono_ms(void);  /* monotonic ms */
 /* ISO-8601 UTC with milliseconds, e.g. 2026-11-28T10:00:00.123Z; buf >= 32. */
 void util_iso8601(int64_t wall_ms, char *buf, size_t len);
 
+/* Lowest CPU priority for the calling thread (builds, closes): the loop first. */
+void util_background_thread(void);
+
 #endif

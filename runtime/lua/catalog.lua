@@ -8,12 +8,21 @@ local util = require "util"
 
 local M = {}
 
-function M.get(source)
-    local row = host.journal("catalog_get", source)[1]
+local function decode(row)
     if not row then return nil end
     local body = json.decode(row.body) or {}
     body.fetched_at = row.fetched_at
     return body
+end
+
+function M.get(source)
+    return decode(host.journal("catalog_get", source)[1])
+end
+
+-- M.get over a copy of the catalog rows ({ [source] = { body, fetched_at } }),
+-- for a version compiled off the loop.
+function M.reader(rows)
+    return function(source) return decode(rows[source]) end
 end
 
 local function by_ref(list, ref)
@@ -160,11 +169,13 @@ local function check_job_stage(set, a, cat, job_ref, stage_ref)
 end
 
 -- Load-time check of names against the catalog (errors when it is known,
--- warnings when it was never fetched).
-function M.validate(set, S)
+-- warnings when it was never fetched); read(source) reads a catalog
+-- (default M.get: the journal).
+function M.validate(set, S, read)
+    read = read or M.get
     local cats = {} -- each catalog is read (and decoded) once, not once per automation
     local function get(name)
-        if cats[name] == nil then cats[name] = M.get(name) or false end
+        if cats[name] == nil then cats[name] = read(name) or false end
         return cats[name] or nil
     end
     for _, a in ipairs(set.list) do
@@ -197,8 +208,11 @@ function M.validate(set, S)
             end
         end
     end
-    for name in pairs(S.adapters) do
-        if not M.get(name) and #set.list > 0 then
+    -- the upstreams of the config (S.adapters may not be made yet)
+    local upstreams = util.keys(S.cfg.ats)
+    if S.cfg.coderbyte then upstreams[#upstreams + 1] = "coderbyte" end
+    for _, name in ipairs(upstreams) do
+        if not get(name) and #set.list > 0 then
             set.warnings[#set.warnings + 1] = ("catalog of %s never fetched: names are matched at run time (run `atsflow catalog refresh`)"):format(name)
         end
     end

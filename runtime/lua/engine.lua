@@ -106,7 +106,23 @@ function M.init(path, opts)
     }
 end
 
--- Second phase, once the journal is open: adapters, then scripts.
+-- Second phase, off the loop: compiles the scripts and checks their names
+-- against `catalogs` (the journal's catalog rows by source, read on the loop
+-- when the build began). It may run on a worker thread, so it touches
+-- nothing shared: host functions that reach the journal, metrics or tasks
+-- raise here (l_host.c).
+function M.compile(catalogs, opts)
+    opts = opts or {}
+    S.ats_names = util.keys(S.cfg.ats)
+    local set = scriptenv.load(S.cfg.scripts, opts.files)
+    catalog.validate(set, S, catalog.reader(catalogs or {}))
+    S.compiled = set
+    -- the compile's garbage is collected here, not in the loop's next steps
+    collectgarbage()
+end
+
+-- Third phase, on the loop once the journal is open: secrets, adapters, and
+-- the compiled set (compiled and checked here when compile did not run).
 function M.start(opts)
     opts = opts or {}
     local cfg = S.cfg
@@ -126,8 +142,12 @@ function M.start(opts)
     end
     S.ats_names = util.keys(cfg.ats)
     describe_metrics()
-    local set = scriptenv.load(cfg.scripts, opts.files)
-    catalog.validate(set, S)
+    local set = S.compiled
+    if not set then
+        set = scriptenv.load(cfg.scripts, opts.files)
+        catalog.validate(set, S)
+    end
+    S.compiled = nil
     S.set = set
     S.version = set.version
     if #set.errors > 0 then return nil, set.errors, set.warnings end
