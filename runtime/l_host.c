@@ -89,6 +89,8 @@ static void push_response(lua_State *co, const struct httpc_response *res)
     }
     lua_pushboolean(co, res->timed_out);
     lua_setfield(co, -2, "timed_out");
+    lua_pushboolean(co, res->resend_refused);
+    lua_setfield(co, -2, "resend_refused");
     lua_pushlstring(co, res->body ? res->body : "", res->body_len); // res body
     lua_setfield(co, -2, "body");
     lua_pushnumber(co, res->total_ms);
@@ -153,6 +155,9 @@ static int l_host_http(lua_State *L)
     luaL_argcheck(L, req.url != NULL, 1, "url is required");
     lua_getfield(L, 1, "timeout_ms"); // timeout
     req.timeout_ms = (long)luaL_optinteger(L, -1, 30000);
+    lua_getfield(L, 1, "fresh");      // timeout fresh
+    req.fresh_connect = lua_toboolean(L, -1);
+    lua_pop(L, 1);                    // timeout
     lua_getfield(L, 1, "headers");    // timeout headers
     const char **lines = header_lines(L, lua_istable(L, -1) ? lua_gettop(L) : 0);
     req.headers = lines;
@@ -611,7 +616,7 @@ static const luaL_Reg host_funcs[] = {
     {"mono", l_host_mono},         /* mono() -> monotonic ms */
     {"sleep", l_host_sleep},       /* sleep(ms): yields the task */
     {"commit", l_host_commit},     /* commit() -> ok: yields until the group commit */
-    {"http", l_host_http},         /* http{method,url,headers,body,timeout_ms} -> res | nil, err */
+    {"http", l_host_http},         /* http{method,url,headers,body,timeout_ms,fresh} -> res | nil, err */
     {"journal", l_host_journal},   /* journal(op, ...) -> rows | {changes,last_id} */
     {"log", l_host_log},           /* log(level, msg, {k, v, ...}) */
     {"metric", l_host_metric},     /* metric("add"|"set"|"observe", name, labels, v) */
