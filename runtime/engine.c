@@ -12,6 +12,7 @@
 #include "journal.h"
 #include "log.h"
 #include "lstate.h"
+#include "runq.h"
 #include "util.h"
 
 #define DEFAULT_MEMORY (64u << 20)
@@ -240,6 +241,11 @@ void engine_close(struct engine *e)
     /* nothing may wake a task of a closed world (tests open many) */
     if (e->host && e->host->virtual_time)
         host_cleanup_timers(e->host);
+    /* a new world starts with no queued runs (and releases old versions) */
+    if (e->host) {
+        runq_free(e->host->runq);
+        e->host->runq = NULL;
+    }
     if (e->current)
         lstate_close(e->current);
     if (e->sim)

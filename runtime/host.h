@@ -14,6 +14,7 @@ struct engine;
 struct host_timer;
 struct task;
 struct event;
+struct runq;
 
 typedef void (*host_timer_fn)(void *arg);
 
@@ -34,6 +35,7 @@ struct host {
     struct event *ready_ev;     /* drains the tasks started "later" */
     struct task *ready_head, *ready_tail;
     long tasks_started;
+    struct runq *runq;          /* run order across script versions, or NULL */
     int exit_code; /* set by a CLI task through host.exit */
 };
 

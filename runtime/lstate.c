@@ -256,7 +256,18 @@ void lstate_close(struct lstate *st)
 void lstate_retire(struct lstate *st)
 {
     st->retired = 1;
-    if (st->tasks == 0)
+    if (st->tasks == 0 && st->holds == 0)
+        lstate_free(st);
+}
+
+void lstate_hold(struct lstate *st)
+{
+    st->holds++;
+}
+
+void lstate_release(struct lstate *st)
+{
+    if (--st->holds == 0 && st->retired && st->tasks == 0)
         lstate_free(st);
 }
 
@@ -413,7 +424,7 @@ static void task_finish(struct task *t)
         t->lnext->lprev = t->lprev;
     free(t);
     st->tasks--;
-    if (st->retired && st->tasks == 0)
+    if (st->retired && st->tasks == 0 && st->holds == 0)
         lstate_free(st);
 }
 

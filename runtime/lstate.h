@@ -38,7 +38,8 @@ struct lstate {
     struct task *current;
     char who[160];    /* automation (and file:line) the current slice runs for */
     int tasks;        /* live tasks */
-    int retired;      /* closed when the last task ends */
+    int retired;      /* closed when the last task ends (and no hold is left) */
+    int holds;        /* lstate_hold: references from outside its tasks */
     char *version;
     long next_task_id;
     struct task *live; /* every live task, freed with the state */
@@ -63,6 +64,10 @@ struct lstate *lstate_of(lua_State *L);
 void lstate_close(struct lstate *st);
 /* Marks st retired; frees it at once when no task is alive. */
 void lstate_retire(struct lstate *st);
+/* Keeps a retired st alive while something outside its tasks (runq) will
+ * still start work in it; release frees it when it was the last reference. */
+void lstate_hold(struct lstate *st);
+void lstate_release(struct lstate *st);
 /* Starts a new instruction slice for `who` (an automation's name and
  * file:line); limits apply only inside a slice, and "" ends it. */
 void lstate_slice(struct lstate *st, const char *who);
