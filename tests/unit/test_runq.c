@@ -98,7 +98,7 @@ static void test_the_bound_counts_every_owner_and_frees_in_ready_order(void **st
 {
     struct runq *q = runq_new(&ops);
     struct owner a = {0}, b = {0};
-    char key[16];
+    char key[32];
 
     (void)state;
     for (long i = 1; i <= 6; i++) {
@@ -127,7 +127,7 @@ static void test_many_keys_keep_their_own_fifo(void **state)
 {
     struct runq *q = runq_new(&ops);
     struct owner a = {0};
-    char key[16];
+    char key[32];
 
     (void)state;
     for (long i = 0; i < 3000; i++) { /* 1000 keys, three runs each: the table grows */
