@@ -14,6 +14,7 @@
 #include "lstate.h"
 #include "metrics.h"
 #include "reload.h"
+#include "runq.h"
 #include "util.h"
 
 #define DEFAULT_MEMORY (64u << 20)
@@ -398,8 +399,13 @@ void engine_close(struct engine *e)
      * replies httpd_free drops) are forgotten */
     reload_free(e->reload);
     e->reload = NULL;
-    if (e->host)
+    /* a new world starts with no queued runs; releasing them may retire
+     * old versions, which the final reap then closes */
+    if (e->host) {
+        runq_free(e->host->runq);
+        e->host->runq = NULL;
         lstate_reap(e->host, 1);
+    }
     /* nothing may wake a task of a closed world (tests open many): not a
      * timer, nor a transfer still waiting on a parked reply */
     if (e->host && e->host->virtual_time) {

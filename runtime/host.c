@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "host.h"
+#include "runq.h"
 #include "util.h"
 
 struct host_timer {
@@ -38,6 +39,8 @@ void host_cleanup(struct host *h)
     h->self_url = NULL;
     free(h->sandbox_secret);
     h->sandbox_secret = NULL;
+    runq_free(h->runq);
+    h->runq = NULL;
 }
 
 int64_t host_now(const struct host *h)

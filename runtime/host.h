@@ -16,6 +16,7 @@ struct task;
 struct event;
 struct lstate_closer;
 struct lstate;
+struct runq;
 
 typedef void (*host_timer_fn)(void *arg);
 
@@ -38,6 +39,7 @@ struct host {
     long tasks_started;
     struct lstate_closer *closing; /* retired states being closed (lstate.c) */
     struct lstate *retired;        /* retired states whose tasks still run */
+    struct runq *runq;          /* run order across script versions, or NULL */
     int exit_code; /* set by a CLI task through host.exit */
 };
 

@@ -12,6 +12,10 @@
 #include "httpc.h"
 #include "util.h"
 
+#if LIBCURL_VERSION_NUM < 0x075000
+#error "libcurl 7.80 or later is needed (CURLOPT_PREREQFUNCTION)"
+#endif
+
 #define DEFAULT_TIMEOUT_MS 30000L
 #define CONNECT_TIMEOUT_MS 10000L
 
@@ -30,6 +34,8 @@ struct xfer {
     size_t nheaders, headers_cap;
     httpc_done_fn done;
     void *arg;
+    int sends; /* times curl was about to put the request on the wire */
+    int resend_refused;
     char errbuf[CURL_ERROR_SIZE];
     struct xfer *prev, *next;
 };
@@ -207,6 +213,29 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
+/* libcurl resends a request on its own when the reused keep-alive connection
+ * it went out on dies before any answer byte (Curl_retry_request, up to 5
+ * times), straight past the caller's token bucket and Retry-After. Whether the
+ * upstream read the first copy is unknowable (an idle close racing our write
+ * vs. a server that read it and hung up), so every send has to be one the
+ * caller decided on: each pass through curl's DO state calls this, and a
+ * second one is refused and reported, for the caller to resend (fresh, with a
+ * token) or not. Capping connection age or disabling reuse would only make
+ * the race rarer, or cost a handshake per request. */
+static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port)
+{
+    struct xfer *x = clientp;
+
+    (void)ip;
+    (void)local_ip;
+    (void)port;
+    (void)local_port;
+    if (++x->sends == 1)
+        return CURL_PREREQFUNC_OK;
+    x->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+}
+
 /* URLs come from scripts: never let one read file:// or speak other protocols
  * from the host. */
 static CURLcode http_only(CURL *e)
@@ -231,6 +260,8 @@ static CURLcode set_plumbing(struct xfer *x)
         (rc = curl_easy_setopt(e, CURLOPT_HEADERDATA, x)) ||
         (rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body)) ||
         (rc = curl_easy_setopt(e, CURLOPT_WRITEDATA, x)) ||
+        (rc = curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq)) ||
+        (rc = curl_easy_setopt(e, CURLOPT_PREREQDATA, x)) ||
         (rc = curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L)) ||
         (rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L)) ||
         (rc = curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "")) ||
@@ -261,8 +292,10 @@ static CURLcode set_request(struct xfer *x, const struct httpc_request *req)
     /* libcurl silently resends a request whose reused keep-alive connection
      * died before any answer byte, even after the upstream acted on it. Writes
      * must not be sent twice behind the step journal's back (a timeout is
-     * reported and the step checks before resending), so only reads reuse. */
-    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0 &&
+     * reported and the step checks before resending), so only reads reuse
+     * (and a caller's resend after resend_refused asks for a fresh one). */
+    if ((req->fresh_connect ||
+         (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)) &&
         (rc = curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L)))
         return rc;
     /* After the body: POSTFIELDS would otherwise switch HEAD back to POST. */
@@ -330,6 +363,11 @@ static void fill_response(struct xfer *x, CURLcode result, struct httpc_response
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &secs);
     res->total_ms = secs * 1000.0;
     res->body = "";
+    if (x->resend_refused) {
+        res->error = "the reused connection closed before any answer; not resent";
+        res->resend_refused = 1;
+        return;
+    }
     if (result != CURLE_OK) {
         res->error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(result);
         res->timed_out = result == CURLE_OPERATION_TIMEDOUT;

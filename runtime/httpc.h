@@ -21,12 +21,14 @@ struct httpc_request {
     const char *body;          /* may be NULL */
     size_t body_len;
     long timeout_ms;           /* whole transfer; 0 = 30000 */
+    int fresh_connect;         /* 1: never reuse a kept-alive connection */
 };
 
 struct httpc_response {
     long status;             /* 0 when the transfer failed (see error) */
     const char *error;       /* NULL on success; curl's message otherwise */
     int timed_out;           /* 1 when the failure was a timeout */
+    int resend_refused;      /* 1 when libcurl wanted to resend on its own (httpc.c) */
     const struct httpc_header *headers;
     size_t nheaders;
     const char *body;        /* NUL-terminated for convenience; body_len excludes it */

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "lstate.h"
 #include "metrics.h"
+#include "runq.h"
 #include "util.h"
 
 static struct host *host_of(lua_State *L)
@@ -90,6 +91,8 @@ static void push_response(lua_State *co, const struct httpc_response *res)
     }
     lua_pushboolean(co, res->timed_out);
     lua_setfield(co, -2, "timed_out");
+    lua_pushboolean(co, res->resend_refused);
+    lua_setfield(co, -2, "resend_refused");
     lua_pushlstring(co, res->body ? res->body : "", res->body_len); // res body
     lua_setfield(co, -2, "body");
     lua_pushnumber(co, res->total_ms);
@@ -171,6 +174,9 @@ static int l_host_http(lua_State *L)
     req.timeout_ms = (long)luaL_optinteger(L, -1, 30000);
     if (req.timeout_ms <= 0)
         req.timeout_ms = 30000;
+    lua_getfield(L, 1, "fresh");      // timeout fresh
+    req.fresh_connect = lua_toboolean(L, -1);
+    lua_pop(L, 1);                    // timeout
     lua_getfield(L, 1, "headers");    // timeout headers
     const char **lines = header_lines(L, lua_istable(L, -1) ? lua_gettop(L) : 0);
     req.headers = lines;
@@ -190,6 +196,75 @@ static int l_host_http(lua_State *L)
     }
     t->wait = "http";
     return lua_yield(L, 0);
+}
+
+/* ---- runq: run order across script versions (runtime/runq.h) ---- */
+
+static void runq_start_run(void *owner, long id)
+{
+    struct lstate *st = owner;
+    lua_pushinteger(st->L, id); // id (on the owner's main thread)
+    lstate_spawn(st, "run_task", 1);
+}
+
+static void runq_hold_state(void *owner)
+{
+    lstate_hold(owner);
+}
+
+static void runq_release_state(void *owner)
+{
+    lstate_release(owner);
+}
+
+static struct runq *runq_of(struct host *h)
+{
+    static const struct runq_owner_ops ops = {runq_start_run, runq_hold_state,
+                                              runq_release_state};
+    if (!h->runq)
+        h->runq = runq_new(&ops);
+    return h->runq;
+}
+
+/* runq_add(key, id, limit) -> queued: false when id is already queued under key */
+static int l_host_runq_add(lua_State *L)
+{
+    const char *key = luaL_checkstring(L, 1);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    lua_Integer limit = luaL_checkinteger(L, 3);
+    struct lstate *st = lstate_of(L);
+    lua_pushboolean(L, runq_add(runq_of(st->host), key, (long)id, st, (long)limit) == 0);
+    return 1;
+}
+
+/* runq_done(key, id, limit) -> ok: false when id was not the started head */
+static int l_host_runq_done(lua_State *L)
+{
+    const char *key = luaL_checkstring(L, 1);
+    lua_Integer id = luaL_checkinteger(L, 2);
+    lua_Integer limit = luaL_checkinteger(L, 3);
+    lua_pushboolean(L, runq_done(runq_of(host_of(L)), key, (long)id, (long)limit) == 0);
+    return 1;
+}
+
+/* runq_slot(delta, limit): a run sleeping before a retry frees (-1) or takes
+ * back (+1) its place in the concurrency bound */
+static int l_host_runq_slot(lua_State *L)
+{
+    lua_Integer delta = luaL_checkinteger(L, 1);
+    lua_Integer limit = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, delta == 1 || delta == -1, 1, "1 or -1");
+    runq_slot(runq_of(host_of(L)), (int)delta, (long)limit);
+    return 0;
+}
+
+/* runq_depth() -> waiting, running (every version together) */
+static int l_host_runq_depth(lua_State *L)
+{
+    struct runq *q = runq_of(host_of(L));
+    lua_pushinteger(L, (lua_Integer)runq_waiting(q));
+    lua_pushinteger(L, (lua_Integer)runq_running(q));
+    return 2;
 }
 
 /* ---- journal ---- */
@@ -647,12 +722,16 @@ static const luaL_Reg host_funcs[] = {
     {"mono", l_host_mono},         /* mono() -> monotonic ms */
     {"sleep", l_host_sleep},       /* sleep(ms): yields the task */
     {"commit", l_host_commit},     /* commit() -> ok: yields until the group commit */
-    {"http", l_host_http},         /* http{method,url,headers,body,timeout_ms} -> res | nil, err */
+    {"http", l_host_http},         /* http{method,url,headers,body,timeout_ms,fresh} -> res | nil, err */
     {"journal", l_host_journal},   /* journal(op, ...) -> rows | {changes,last_id} */
     {"log", l_host_log},           /* log(level, msg, {k, v, ...}) */
     {"metric", l_host_metric},     /* metric("add"|"set"|"observe", name, labels, v) */
     {"describe", l_host_describe}, /* describe(name, type, help) */
     {"spawn", l_host_spawn},       /* spawn(fname, ...): module[fname] as a new task */
+    {"runq_add", l_host_runq_add},     /* runq_add(key, id, limit) -> queued */
+    {"runq_done", l_host_runq_done},   /* runq_done(key, id, limit) -> ok */
+    {"runq_slot", l_host_runq_slot},   /* runq_slot(-1 | 1, limit) */
+    {"runq_depth", l_host_runq_depth}, /* runq_depth() -> waiting, running */
     {"slice", l_host_slice},       /* slice(who, times?): new instruction budget slice */
     {"in_task", l_host_in_task},   /* in_task() -> whether on a task's own thread */
     {"state", l_host_state},       /* state() -> {mem_used, mem_peak, mem_cap, tasks, budget} */

@@ -339,7 +339,7 @@ static void free_retired(struct lstate *st)
 void lstate_retire(struct lstate *st)
 {
     st->retired = 1;
-    if (st->tasks == 0) {
+    if (st->tasks == 0 && st->holds == 0) {
         free_retired(st);
         return;
     }
@@ -347,6 +347,17 @@ void lstate_retire(struct lstate *st)
     if (st->rnext)
         st->rnext->rprev = st;
     st->host->retired = st;
+}
+
+void lstate_hold(struct lstate *st)
+{
+    st->holds++;
+}
+
+void lstate_release(struct lstate *st)
+{
+    if (--st->holds == 0 && st->retired && st->tasks == 0)
+        free_retired(st);
 }
 
 /* A fresh slice for `who` ("" = runtime code, no limits). Threads armed
@@ -502,7 +513,7 @@ static void task_finish(struct task *t)
         t->lnext->lprev = t->lprev;
     free(t);
     st->tasks--;
-    if (st->retired && st->tasks == 0)
+    if (st->retired && st->tasks == 0 && st->holds == 0)
         free_retired(st);
 }
 

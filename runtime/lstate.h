@@ -41,7 +41,8 @@ struct lstate {
     struct task *current;
     char who[160];    /* automation (and file:line) the current slice runs for */
     int tasks;        /* live tasks */
-    int retired;      /* closed when the last task ends */
+    int retired;      /* closed when the last task ends (and no hold is left) */
+    int holds;        /* lstate_hold: references from outside its tasks */
     int off_loop;     /* compiling, maybe on a worker thread: host functions
                          that reach loop objects raise (l_host.c) */
     struct lstate *rprev, *rnext; /* host's retired states with live tasks */
@@ -74,6 +75,10 @@ void lstate_retire(struct lstate *st);
  * (final) closes the retired states whose tasks never ended, and waits for
  * every thread. */
 void lstate_reap(struct host *h, int final);
+/* Keeps a retired st alive while something outside its tasks (runq) will
+ * still start work in it; release frees it when it was the last reference. */
+void lstate_hold(struct lstate *st);
+void lstate_release(struct lstate *st);
 /* Starts a new instruction slice for `who` (an automation's name and
  * file:line); limits apply only inside a slice, and "" ends it. */
 void lstate_slice(struct lstate *st, const char *who);

@@ -9,38 +9,18 @@ local upstream = require "upstream"
 
 local M = {}
 
-local queues, waiting, running = {}, {}, { n = 0 }
 M.current = setmetatable({}, { __mode = "k" }) -- thread -> run context
 
 local function log(level, msg, kv) host.log(level, msg, kv or {}) end
 
--- waiting is a set of queue keys; its size is kept, not counted on every
--- pump (that was O(queues) per run started or finished)
-local nwaiting = 0
-local function set_waiting(key, on)
-    if (waiting[key] ~= nil) ~= on then
-        nwaiting = nwaiting + (on and 1 or -1)
-        waiting[key] = on or nil
-    end
-end
+-- The queues live in C (runtime/runq.c), shared by every script version: a
+-- reload must not let the new version start a candidate's run while an
+-- older version still runs or holds an earlier one. runq starts a run by
+-- spawning run_task in the version that queued it.
+local function limit(S) return S.cfg.limits.concurrency end
 
 local function depth()
-    host.metric("set", "atsflow_queue_depth", "", nwaiting)
-end
-
--- Starts queued heads while below the concurrency bound.
-local function pump(S)
-    local limit = S.cfg.limits.concurrency
-    for key, q in pairs(queues) do
-        if running.n >= limit then break end
-        if not q.busy and #q > 0 then
-            q.busy = true
-            running.n = running.n + 1
-            set_waiting(key, false)
-            host.spawn("run_task", q[1])
-        end
-    end
-    depth()
+    host.metric("set", "atsflow_queue_depth", "", (host.runq_depth()))
 end
 
 function M.enqueue(S, run_id, key)
@@ -48,12 +28,8 @@ function M.enqueue(S, run_id, key)
         local r = host.journal("run_get", run_id)[1]
         key = r and r.queue_key or tostring(run_id)
     end
-    local q = queues[key] or {}
-    queues[key] = q
-    for _, id in ipairs(q) do if id == run_id then return end end
-    q[#q + 1] = run_id
-    set_waiting(key, true)
-    pump(S)
+    host.runq_add(key, run_id, limit(S))
+    depth()
 end
 
 function M.schedule_event_runs(S, events)
@@ -64,15 +40,9 @@ function M.schedule_event_runs(S, events)
     end
 end
 
-local function finished(S, key)
-    local q = queues[key]
-    if q then
-        table.remove(q, 1)
-        q.busy = false
-        if #q == 0 then queues[key] = nil else set_waiting(key, true) end
-    end
-    running.n = running.n - 1
-    pump(S)
+local function finished(S, key, id)
+    host.runq_done(key, id, limit(S))
+    depth()
 end
 
 -- ------------------------------------------------------------- steps
@@ -147,7 +117,7 @@ end
 function M.execute(S, id)
     local r = host.journal("run_get", id)[1]
     if not r or r.status == "succeeded" or r.status == "dead" then
-        return finished(S, r and r.queue_key or tostring(id))
+        return finished(S, r and r.queue_key or tostring(id), id)
     end
     if r.next_at and r.next_at > host.now() then
         host.sleep(r.next_at - host.now()) -- a retry scheduled before a restart
@@ -158,7 +128,7 @@ function M.execute(S, id)
     -- the attempt is durable before anything is sent: a crash after this
     -- point makes the next attempt check before repeating a step
     host.journal("run_update", "running", attempts, nil, r.last_error, S.version, host.now(), id)
-    if not host.commit() then return finished(S, r.queue_key) end
+    if not host.commit() then return finished(S, r.queue_key, id) end
     local started = host.mono()
     local ok, err
     if not a or not evrow then
@@ -175,7 +145,7 @@ function M.execute(S, id)
         settle(S, r, "succeeded", attempts, nil, nil)
         log("info", "run succeeded", { "run", id, "automation", r.automation, "event", r.event_id,
             "attempt", attempts, "version", S.version })
-        return finished(S, r.queue_key)
+        return finished(S, r.queue_key, id)
     end
     local retryable, msg = classify(err)
     msg = require("engine").mask(msg)
@@ -186,15 +156,14 @@ function M.execute(S, id)
         log("warn", "run will be retried", { "run", id, "automation", r.automation, "event", r.event_id,
             "attempt", attempts, "in_ms", delay, "error", msg })
         -- the candidate's queue stays held (order), the concurrency slot does not
-        running.n = running.n - 1
-        pump(S)
+        host.runq_slot(-1, limit(S))
         host.sleep(delay)
-        running.n = running.n + 1
+        host.runq_slot(1, limit(S))
         return M.execute(S, id)
     end
     settle(S, r, "dead", attempts, nil, msg)
     log("error", "run is dead", { "run", id, "automation", r.automation, "event", r.event_id, "error", msg })
-    return finished(S, r.queue_key)
+    return finished(S, r.queue_key, id)
 end
 
 return M

@@ -129,8 +129,19 @@ function M.ctx(name, adapter, cfg, opts)
             error(M.error(name .. ": I/O is only possible inside a task", false), 0)
         end
         local wire = M.build(req)
-        if not opts.no_bucket and not ctx.send_override then take(bucket, ctx.now) end
-        local res = (ctx.send_override or send)(wire)
+        local res
+        repeat
+            if not opts.no_bucket and not ctx.send_override then take(bucket, ctx.now) end
+            res = (ctx.send_override or send)(wire)
+            -- httpc refused libcurl's own resend after a reused connection died
+            -- unanswered (the upstream may have read the first copy): resend
+            -- here, with a token, once, on a fresh connection (cannot go stale)
+            local again = res.resend_refused and not wire.fresh
+            if again then
+                wire.fresh = true
+                M.observe(name, 0)
+            end
+        until not again
         res.headers = res.headers or {}
         if res.body and res.body ~= "" then res.json = json.decode(res.body) end
         record(wire, res)

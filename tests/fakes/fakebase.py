@@ -217,7 +217,7 @@ class FaultRule:
     """One fault rule: which requests it hits, how often, and what it does."""
 
     KEYS = {"method", "path_regex", "status", "times", "retry_after", "body",
-            "headers", "stall", "drop", "probability"}
+            "headers", "stall", "drop", "probability", "pattern"}
 
     def __init__(self, spec, index):
         unknown = set(spec) - self.KEYS
@@ -232,6 +232,11 @@ class FaultRule:
         self.stall = float(spec.get("stall", 0))
         self.drop = bool(spec.get("drop", False))
         self.probability = float(spec.get("probability", 1))
+        self.pattern = spec.get("pattern")
+        if self.pattern is not None and (not isinstance(self.pattern, str) or not self.pattern
+                                         or set(self.pattern) - {"x", "."}):
+            raise ValueError("pattern: a non-empty string of 'x' (fire) and '.' (pass)")
+        self.checked = 0
         self.hits = 0
         if self.status is None and not (self.stall or self.drop):
             raise ValueError("a fault needs status, stall or drop")
@@ -247,6 +252,10 @@ class FaultRule:
             return False
         if not self.regex.search(req.path):
             return False
+        if self.pattern is not None:
+            self.checked += 1
+            if self.pattern[(self.checked - 1) % len(self.pattern)] != "x":
+                return False
         if self.probability < 1 and rng.random() >= self.probability:
             return False
         self.hits += 1

@@ -110,6 +110,17 @@ class MachineryTest(FakeCase):
         self.assertIn(502, first)
         self.assertIn(200, first)
 
+    def test_a_pattern_fires_on_its_positions_counting_only_requests_it_was_checked_for(self):
+        self.fake.faults([{"path_regex": ".", "status": 502, "times": -1, "pattern": "x.."}])
+        self.assertEqual([self.get("/api/v1/assessments").status for _ in range(7)],
+                         [502, 200, 200, 502, 200, 200, 502])
+        self.fake.faults([{"path_regex": ".", "status": 503, "times": -1, "pattern": "x."},
+                          {"path_regex": ".", "status": 502, "times": -1, "pattern": ".x"}])
+        self.assertEqual([self.get("/api/v1/assessments").status for _ in range(8)],
+                         [503, 200, 503, 502, 503, 200, 503, 502])
+        with self.assertRaises(Exception):
+            self.fake.faults([{"path_regex": ".", "status": 502, "pattern": "xo"}])
+
     def test_a_stall_with_status_delays_the_fault_answer(self):
         self.fake.faults([{"path_regex": "assessments$", "status": 504, "stall": 0.3}])
         start = time.time()

@@ -116,6 +116,34 @@ test("upstream Retry-After headers become retry_after_ms on the error", function
     eq(lo, 3000)
 end)
 
+test("a resend libcurl wanted to make on its own goes out once more, fresh, with a token", function()
+    local sent = {}
+    local ctx = upstream.ctx("fake", { limits = { rate = 5, burst = 10 } }, {}, {
+        sleep = function() end,
+        send = function(wire)
+            sent[#sent + 1] = wire.fresh or false
+            if not wire.fresh then return { status = 0, error = "stale", resend_refused = true } end
+            return { status = 200, headers = {}, body = "{}" }
+        end,
+    })
+    local res = ctx.http({ method = "GET", url = "http://upstream.test/x" })
+    eq(res.status, 200)
+    eq(sent, { false, true })
+    ok(ctx.bucket.tokens < 8.5, "both sends took a token, left " .. ctx.bucket.tokens)
+    -- a fresh connection cannot be reused stale: a second refusal is an ordinary failure
+    sent = {}
+    ctx = upstream.ctx("fake", { limits = {} }, {}, {
+        sleep = function() end,
+        send = function(wire)
+            sent[#sent + 1] = wire.fresh or false
+            return { status = 0, error = "stale", resend_refused = true }
+        end,
+    })
+    local okc, e = pcall(ctx.http, { method = "GET", url = "http://upstream.test/y" })
+    ok(not okc and e.retryable, "a retryable failure")
+    eq(sent, { false, true })
+end)
+
 ---------------------------------------------------------------- classification
 
 local RETRYABLE = { 0, 408, 429, 500, 502, 503, 504, 599 }

@@ -358,7 +358,7 @@ static void start_on(struct fixture *f, int port, const char *method, const char
                      long timeout_ms, struct got *g)
 {
     char url[128];
-    struct httpc_request req = {method, url, headers, body, len, timeout_ms};
+    struct httpc_request req = {method, url, headers, body, len, timeout_ms, 0};
     char *err = NULL;
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
@@ -575,7 +575,7 @@ static void test_time_out_on_demand_reports_like_curls_own_time_out(void **state
 static void test_non_http_url_fails_through_done_with_an_error(void **state)
 {
     struct fixture *f = *state;
-    struct httpc_request req = {"GET", "file:///etc/passwd", NULL, NULL, 0, 0};
+    struct httpc_request req = {"GET", "file:///etc/passwd", NULL, NULL, 0, 0, 0};
     struct got g = {.f = f};
     char *err = NULL;
 
@@ -590,7 +590,7 @@ static void test_non_http_url_fails_through_done_with_an_error(void **state)
 static void test_request_without_url_is_refused_up_front(void **state)
 {
     struct fixture *f = *state;
-    struct httpc_request req = {"GET", NULL, NULL, NULL, 0, 0};
+    struct httpc_request req = {"GET", NULL, NULL, NULL, 0, 0, 0};
     struct got g = {.f = f};
     char *err = NULL;
 
@@ -639,7 +639,7 @@ static void on_first_done(void *arg, const struct httpc_response *res)
 {
     struct chain *c = arg;
     char url[128];
-    struct httpc_request req = {"GET", url, NULL, NULL, 0, 0};
+    struct httpc_request req = {"GET", url, NULL, NULL, 0, 0, 0};
     char *err = NULL;
 
     on_done(&c->first, res);
@@ -654,7 +654,7 @@ static void test_done_callback_can_start_another_request(void **state)
     struct fixture *f = *state;
     struct chain c = {.first = {.f = f}, .second = {.f = f}};
     char url[128];
-    struct httpc_request req = {"GET", url, NULL, NULL, 0, 0};
+    struct httpc_request req = {"GET", url, NULL, NULL, 0, 0, 0};
     char *err = NULL;
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/n/first", f->port);
