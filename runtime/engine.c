@@ -14,6 +14,7 @@
 #include "lstate.h"
 #include "metrics.h"
 #include "reload.h"
+#include "bucket.h"
 #include "runq.h"
 #include "util.h"
 
@@ -420,6 +421,10 @@ void engine_close(struct engine *e)
     if (e->sim)
         lstate_close(e->sim);
     e->current = e->sim = NULL;
+    if (e->host) { /* a new world starts with full buckets */
+        buckets_free(e->host->buckets);
+        e->host->buckets = NULL;
+    }
     if (e->host && e->host->journal) {
         journal_close(e->host->journal);
         e->host->journal = NULL;

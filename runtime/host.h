@@ -17,6 +17,7 @@ struct event;
 struct lstate_closer;
 struct lstate;
 struct runq;
+struct buckets;
 
 typedef void (*host_timer_fn)(void *arg);
 
@@ -40,6 +41,7 @@ struct host {
     struct lstate_closer *closing; /* retired states being closed (lstate.c) */
     struct lstate *retired;        /* retired states whose tasks still run */
     struct runq *runq;          /* run order across script versions, or NULL */
+    struct buckets *buckets;    /* outbound token buckets by upstream (bucket.h) */
     int exit_code; /* set by a CLI task through host.exit */
 };
 

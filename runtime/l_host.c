@@ -17,6 +17,7 @@
 #include "httpc.h"
 #include "journal.h"
 #include "log.h"
+#include "luamod.h"
 #include "lstate.h"
 #include "metrics.h"
 #include "runq.h"
@@ -743,6 +744,9 @@ static const luaL_Reg host_funcs[] = {
     {"advance", l_host_advance},   /* advance(ms): virtual clock only */
     {"next_due", l_host_next_due}, /* next_due() -> virtual ms of the next timer | nil */
     {"park", l_host_park},         /* park(id) -> ok: never answer request id */
+    /* bucket(name, rate, burst) -> the upstream's token bucket, shared by
+     * every script version (fields rate, burst, tokens, at, blocked_until) */
+    {"bucket", l_host_bucket},
     {NULL, NULL},
 };
 

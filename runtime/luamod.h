@@ -17,5 +17,7 @@ const char *luamod_source(const char *name, size_t *len, const char **path);
 
 /* C modules (each in its own l_*.c). */
 int luaopen_atsflow_crypto(lua_State *L);
+/* host.bucket (l_bucket.c), registered with the host module. */
+int l_host_bucket(lua_State *L);
 
 #endif

@@ -442,6 +442,13 @@ end
 local script_mt = setmetatable({}, { __mode = "k" })
 
 local function safe_setmetatable(t, mt)
+    -- the library's own argument errors, raised at the script's line
+    if type(t) ~= "table" then
+        violation(("bad argument #1 to 'setmetatable' (table expected, got %s)"):format(type(t)), 2)
+    end
+    if mt ~= nil and type(mt) ~= "table" then
+        violation("bad argument #2 to 'setmetatable' (nil or table expected)", 2)
+    end
     if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
         violation("setmetatable: __gc metamethods are not allowed in scripts", 2)
     end

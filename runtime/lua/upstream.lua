@@ -39,10 +39,10 @@ local function upstream_message(res)
     return (res.body or ""):sub(1, 200)
 end
 
--- Token bucket shared by every run that uses one configured upstream.
-local function new_bucket(limits)
-    return { rate = limits.rate or 10, burst = limits.burst or 10,
-             tokens = limits.burst or 10, at = host.mono(), blocked_until = 0 }
+-- Token bucket shared by every run that uses one configured upstream, in
+-- every script version: the host keeps it (a reload keeps what it learned).
+local function new_bucket(name, limits)
+    return host.bucket(name, limits.rate or 10, limits.burst or 10)
 end
 
 local function take(bucket, now_wall)
@@ -108,7 +108,7 @@ function M.ctx(name, adapter, cfg, opts)
     opts = opts or {}
     local ctx = { name = name, cfg = cfg, cache = {}, json = json, crypto = crypto, jwt = jwt,
                   id = util.id, urlencode = util.urlencode }
-    local bucket = new_bucket(adapter.limits or {})
+    local bucket = new_bucket(name, adapter.limits or {})
     ctx.now = opts.now or host.now
     ctx.sleep = opts.sleep or host.sleep
     ctx.bucket = bucket
@@ -156,16 +156,13 @@ function M.ctx(name, adapter, cfg, opts)
             -- the limit differs per account: the bucket follows what the
             -- upstream says its window allows (spec semantics.md)
             local window = adapter.limits and adapter.limits.window
+            -- (the rate, even below the adapter's default; the burst stays
+            -- the documented one, never above the limit itself)
             if ok and rh and tonumber(rh.limit) and window then
-                bucket.rate = math.max(0.1, tonumber(rh.limit) / window)
-                bucket.burst = math.max(1, math.min(tonumber(rh.limit), math.ceil(bucket.rate)))
-            end
-            -- the advertised limit per window (seconds, declared by the
-            -- adapter) sets the rate, never below the adapter's default
-            local lim = adapter.limits or {}
-            if ok and rh and lim.window and tonumber(rh.limit) then
-                bucket.rate = math.max(lim.rate or 10, rh.limit / lim.window)
-                bucket.burst = math.max(lim.burst or 10, bucket.rate)
+                local limit = tonumber(rh.limit)
+                bucket.rate = math.max(0.1, limit / window)
+                bucket.burst = math.max(1, math.min(limit,
+                    math.max(adapter.limits.burst or 1, math.ceil(bucket.rate))))
             end
         end
         if res.status == 0 then

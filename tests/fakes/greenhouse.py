@@ -45,7 +45,8 @@ class GreenhouseFake(FakeBase):
         }
 
     def rate_limits(self):
-        return {"api": {"scheme": "window", "limit": 50, "window": 30},
+        # 5/s: the adapter's default, so the bucket that follows it keeps pace
+        return {"api": {"scheme": "window", "limit": 150, "window": 30},
                 "token": {"scheme": "window", "limit": 20, "window": 60}}
 
     def rate_scope(self, req):

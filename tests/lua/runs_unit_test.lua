@@ -149,6 +149,38 @@ end)
 local RETRYABLE = { 0, 408, 429, 500, 502, 503, 504, 599 }
 local PERMANENT = { 400, 401, 403, 404, 409, 410, 422 }
 
+-- ------------------------------------------------------------- token bucket
+
+local function ok_send() return { status = 200, headers = {}, body = "{}" } end
+
+test("every ctx of one upstream shares its bucket, as every script version does", function()
+    local a = upstream.ctx("shared-bucket", { limits = { rate = 1, burst = 3 } }, {}, { send = ok_send })
+    local b = upstream.ctx("shared-bucket", { limits = { rate = 99, burst = 99 } }, {}, { send = ok_send })
+    eq({ b.bucket.rate, b.bucket.burst }, { 1, 3 }, "the bucket keeps what the first made of it")
+    a.http({ url = "http://upstream.test/1" })
+    a.http({ url = "http://upstream.test/2" })
+    ok(b.bucket.tokens < 1.5, "tokens a took are gone for b too: " .. b.bucket.tokens)
+    a.bucket.blocked_until = 12345
+    eq(b.bucket.blocked_until, 12345)
+    local other = upstream.ctx("another-bucket", { limits = { rate = 1, burst = 3 } }, {}, { send = ok_send })
+    eq(other.bucket.tokens, 3, "another upstream has its own")
+end)
+
+test("the bucket follows the limit per window the upstream advertises, even below the default", function()
+    local limit = "30"
+    local adapter = { limits = { rate = 5, burst = 10, window = 30 },
+                      rate_headers = function() return { limit = limit } end }
+    local ctx = upstream.ctx("advertised-limit", adapter, {}, { send = ok_send })
+    ctx.http({ url = "http://upstream.test/1" })
+    eq({ ctx.bucket.rate, ctx.bucket.burst }, { 1, 10 }, "30 per 30 s: 1/s, the documented burst")
+    limit = "6000"
+    ctx.http({ url = "http://upstream.test/2" })
+    eq({ ctx.bucket.rate, ctx.bucket.burst }, { 200, 200 })
+    limit = "4"
+    ctx.http({ url = "http://upstream.test/3" })
+    eq(ctx.bucket.burst, 4, "never a burst above the limit itself")
+end)
+
 test("status classes: transport errors, 408, 429 and 5xx are retryable; other 4xx are permanent", function()
     for _, st in ipairs(RETRYABLE) do eq(upstream.retryable_status(st), true, "status " .. st) end
     for _, st in ipairs(PERMANENT) do eq(upstream.retryable_status(st), false, "status " .. st) end

@@ -153,6 +153,11 @@ probe_test("the string metatable cannot be read or replaced", {
 probe_test("setmetatable cannot install a __gc finalizer", {
     action = [[setmetatable({}, { __gc = function() while true do end end })]],
     expect = "setmetatable: __gc metamethods are not allowed in scripts" })
+probe_test("setmetatable's own argument errors are raised at the script's line", {
+    action = [[setmetatable("not a table")]],
+    expect = "bad argument #1 to 'setmetatable' (table expected, got string)" })
+probe_test("setmetatable refuses a metatable that is not a table, at the script's line", {
+    action = [[setmetatable({}, 42)]], expect = "bad argument #2 to 'setmetatable' (nil or table expected)" })
 probe_test("the script's environment is protected", {
     action = [[setmetatable(_G, { __index = function() return 1 end })]],
     expect = "setmetatable: cannot change the metatable of a value the runtime shares" })
