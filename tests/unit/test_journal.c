@@ -126,7 +126,7 @@ static void the_wal_is_checkpointed_off_the_loop(void **state)
     struct journal *j = journal_open(path, base, &err);
     for (int c = 0; c < 20; c++) {
         for (int i = 0; i < 100; i++) {
-            char key[16];
+            char key[32];
             snprintf(key, sizeof key, "k%d.%d", c, i);
             dedupe(j, key);
         }
