@@ -75,7 +75,7 @@ struct ckpt *ckpt_start(const char *path, int period_ms, char **err)
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&c->mu, NULL);
-    if (pthread_create(&c->thread, NULL, run, c) != 0) {
+    if (util_thread_start(&c->thread, run, c) != 0) {
         *err = xstrdup("checkpointer: cannot start a thread");
         pthread_cond_destroy(&c->cv);
         pthread_mutex_destroy(&c->mu);

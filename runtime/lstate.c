@@ -15,7 +15,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,11 +321,7 @@ static void free_retired(struct lstate *st)
     lstate_reap(h, 0);
     struct lstate_closer *c = xcalloc(1, sizeof *c);
     c->st = st;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&c->thread, NULL, closer_main, c);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = util_thread_start(&c->thread, closer_main, c);
     if (rc != 0) {
         free(c);
         close_state(st);

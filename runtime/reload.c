@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +77,7 @@ static int build_start(struct reload *r)
     r->config_path = xstrdup(e->config_path);
     r->override_db = dup_or_null(e->override_db);
     r->override_listen = dup_or_null(e->override_listen);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&r->thread, NULL, build_main, r);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = util_thread_start(&r->thread, build_main, r);
     if (rc != 0) {
         build_inputs_free(r);
         r->err = xasprintf("cannot start the reload thread: %s", strerror(rc));

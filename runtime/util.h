@@ -4,6 +4,7 @@
 #define ATSF_UTIL_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 void *xmalloc(size_t n);
@@ -25,5 +26,8 @@ void util_iso8601(int64_t wall_ms, char *buf, size_t len);
 
 /* Lowest CPU priority for the calling thread (builds, closes): the loop first. */
 void util_background_thread(void);
+/* pthread_create with every signal blocked in the new thread: signals are
+ * the loop's (libevent). 0 or the error number. */
+int util_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif
