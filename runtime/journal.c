@@ -1,8 +1,10 @@
 /* journal: SQLite (WAL, synchronous=FULL) implementation of journal.h. One
  * connection, one writer. Writes open a transaction (BEGIN IMMEDIATE) on
- * demand; a deferred libevent callback commits it once per loop iteration,
- * so every write that arrived meanwhile shares one fsync, then the commit
- * waiters run. */
+ * demand; once someone waits for a commit, a deferred libevent callback
+ * commits it (once per loop iteration), so every write that arrived
+ * meanwhile shares one fsync, then the commit waiters run. Writes nobody
+ * waits for join the next such commit, or a timer commits them FLUSH_MS
+ * later: they do not cost an fsync of their own. */
 #include <event2/event.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@ struct journal {
     sqlite3 *db;
     sqlite3_stmt *stmts[NOPS];
     struct event *commit_ev;
+    struct event *flush_ev; /* commits writes nobody waits for */
     struct ckpt *ckpt; /* NULL: SQLite checkpoints on commit, on the loop */
     int in_txn;
     struct waiter *waiters;
@@ -52,6 +55,11 @@ static int sql_err(struct journal *j, const char *what, char **err)
 }
 
 static void commit_cb(evutil_socket_t fd, short what, void *arg);
+
+/* How long a write nobody waits for (a delivery's outcome when it creates no
+ * run, /healthz) may stay uncommitted: a crash meanwhile only means that
+ * delivery is processed again at start. */
+#define FLUSH_MS 10
 
 static int setup(struct journal *j, const char *path, char **err)
 {
@@ -109,6 +117,7 @@ struct journal *journal_open(const char *path, struct event_base *base, char **e
     }
     if (base) {
         j->commit_ev = event_new(base, -1, 0, commit_cb, j);
+        j->flush_ev = evtimer_new(base, commit_cb, j);
         start_checkpointer(j);
     }
     return j;
@@ -126,6 +135,8 @@ void journal_close(struct journal *j)
         sqlite3_finalize(j->stmts[i]);
     if (j->commit_ev)
         event_free(j->commit_ev);
+    if (j->flush_ev)
+        event_free(j->flush_ev);
     sqlite3_close(j->db);
     free(j->waiters);
     free(j);
@@ -138,8 +149,10 @@ static int begin(struct journal *j, char **err)
     if (sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return sql_err(j, "begin", err);
     j->in_txn = 1;
-    if (j->commit_ev)
-        event_active(j->commit_ev, 0, 0);
+    if (j->flush_ev) {
+        struct timeval tv = {0, FLUSH_MS * 1000};
+        evtimer_add(j->flush_ev, &tv);
+    }
     return 0;
 }
 
@@ -261,6 +274,8 @@ static int commit_group(struct journal *j, char **err)
         }
         j->in_txn = 0;
         j->commits++;
+        if (j->flush_ev)
+            evtimer_del(j->flush_ev);
     }
     size_t n = j->nwaiters;
     struct waiter *w = j->waiters;

@@ -118,6 +118,38 @@ static void waiters_run_after_the_group_commit_and_writes_are_durable(void **sta
     event_base_free(base);
 }
 
+/* A write nobody waits for costs no commit of its own: it joins the next
+ * commit someone waits for, or the flush timer commits it soon after. */
+static void unwaited_writes_join_the_next_commit_or_the_timer(void **state)
+{
+    struct event_base *base = event_base_new();
+    char *err = NULL;
+    struct journal *j = journal_open(path, base, &err);
+    uint64_t commits, writes;
+    dedupe(j, "alone");
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    journal_stats(j, &commits, &writes);
+    assert_int_equal(commits, 0); /* a loop turn alone does not commit it */
+    assert_true(journal_busy(j));
+    dedupe(j, "waited");
+    journal_on_commit(j, on_commit, NULL);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    journal_stats(j, &commits, &writes);
+    assert_int_equal(commits, 1); /* both in the commit someone waited for */
+    dedupe(j, "later");
+    for (int i = 0; i < 50 && journal_busy(j); i++) {
+        usleep(2000);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    journal_stats(j, &commits, &writes);
+    assert_int_equal(commits, 2); /* the timer's */
+    struct journal *other = journal_open(path, NULL, &err);
+    assert_int_equal(dedupe(other, "later"), 0);
+    journal_close(other);
+    journal_close(j);
+    event_base_free(base);
+}
+
 /* The checkpointer thread copies the WAL back while the loop only commits. */
 static void the_wal_is_checkpointed_off_the_loop(void **state)
 {
@@ -190,6 +222,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(waiters_run_after_the_group_commit_and_writes_are_durable,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(the_wal_is_checkpointed_off_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(unwaited_writes_join_the_next_commit_or_the_timer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(an_unknown_operation_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_return_rows_and_integrity_is_ok, setup, teardown),
         cmocka_unit_test(a_database_that_cannot_be_created_says_so),
