@@ -19,9 +19,13 @@ struct bucket {
 struct buckets;
 
 /* The bucket named name, created with rate, burst (full) at now_mono when
- * new; an existing one keeps what it learned. */
+ * new or reset since; an existing one keeps what it learned. */
 struct bucket *buckets_get(struct buckets **all, const char *name, double rate,
                            double burst, int64_t now_mono);
+/* Makes every bucket start afresh at its next buckets_get (a new world),
+ * keeping the memory: Lua values may still point at it. */
+void buckets_reset(struct buckets *all);
+/* At the host's end only. */
 void buckets_free(struct buckets *all);
 
 #endif

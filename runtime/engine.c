@@ -421,10 +421,8 @@ void engine_close(struct engine *e)
     if (e->sim)
         lstate_close(e->sim);
     e->current = e->sim = NULL;
-    if (e->host) { /* a new world starts with full buckets */
-        buckets_free(e->host->buckets);
-        e->host->buckets = NULL;
-    }
+    if (e->host) /* a new world starts with full buckets */
+        buckets_reset(e->host->buckets);
     if (e->host && e->host->journal) {
         journal_close(e->host->journal);
         e->host->journal = NULL;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "host.h"
+#include "bucket.h"
 #include "runq.h"
 #include "util.h"
 
@@ -41,6 +42,8 @@ void host_cleanup(struct host *h)
     h->sandbox_secret = NULL;
     runq_free(h->runq);
     h->runq = NULL;
+    buckets_free(h->buckets);
+    h->buckets = NULL;
 }
 
 int64_t host_now(const struct host *h)

@@ -166,6 +166,16 @@ test("every ctx of one upstream shares its bucket, as every script version does"
     eq(other.bucket.tokens, 3, "another upstream has its own")
 end)
 
+test("a test world starts with fresh buckets; values held from before stay valid", function()
+    local before = host.bucket("world-iso", 1, 2)
+    before.blocked_until = 999
+    world()
+    world() -- opening a world closes the one before, whose buckets then start afresh
+    local after = host.bucket("world-iso", 5, 6)
+    eq({ after.rate, after.burst, after.tokens, after.blocked_until }, { 5, 6, 6, 0 })
+    eq(before.rate, 5, "the same bucket, started afresh")
+end)
+
 test("the bucket follows the limit per window the upstream advertises, even below the default", function()
     local limit = "30"
     local adapter = { limits = { rate = 5, burst = 10, window = 30 },
